@@ -1,0 +1,31 @@
+"""The ``expressivity`` command line: one Typer app with a module per command."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+app = typer.Typer(
+    name="expressivity",
+    help="Trajectory length, Jacobian bounds and decision-region topology of "
+    "neural networks.",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def main(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress."),
+) -> None:
+    """Measure what neural networks can express."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+# Each command module registers itself on ``app`` when imported.
+from expressivity.cli import run as _run  # noqa: E402,F401
