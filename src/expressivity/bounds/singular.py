@@ -1,0 +1,216 @@
+"""Profiles of the extreme singular values of the Jacobian along a path.
+
+For the map from the input to a layer's output, s(t) = ||J(x(t))||_2 is the
+largest singular value and r(t) = sigma_n(J(x(t))) the n-th, n the input
+dimension, which is 0 whenever the layer has fewer than n outputs.
+
+Small Jacobians (min(n_k, n) <= ``exact_max_dim``) are formed densely with
+``torch.func`` and reduced with ``torch.linalg.svdvals``: exact to rounding.
+Larger ones use power iteration on J^T J through Jacobian-vector and
+vector-Jacobian products, vmapped over t; its result approaches s(t) from
+below and is labelled an estimate.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+from torch.func import jacfwd, jacrev, jvp, vjp, vmap
+
+from expressivity.length.speed import check_finite
+from expressivity.models import LayeredModel
+from expressivity.paths import Path
+
+logger = logging.getLogger(__name__)
+
+EXACT_MAX_DIM = 256
+JACOBIAN_MEMORY_BYTES = 256 * 2**20
+
+
+@dataclass
+class SingularProfile:
+    """s(t) and r(t) of every reported layer at the sample parameters t.
+
+    Attributes
+    ----------
+    t
+        Parameters, shape (n_points,).
+    s, r
+        Largest and n-th singular values, shape (n_layers, n_points); row k
+        belongs to the map from the input to the (k+1)-th reported output.
+    widths
+        Output dimension n_k of each layer.
+    n_inputs
+        Input dimension n.
+    exact
+        Per layer, whether s and r come from an exact SVD.
+    methods
+        Per layer, how s and r were computed.
+    """
+
+    t: torch.Tensor
+    s: torch.Tensor
+    r: torch.Tensor
+    widths: list[int]
+    n_inputs: int
+    exact: list[bool]
+    methods: list[str]
+
+
+def singular_profile(
+    layered: LayeredModel,
+    path: Path,
+    t: torch.Tensor,
+    *,
+    layers: str = "all",
+    exact_max_dim: int = EXACT_MAX_DIM,
+    power_iterations: int = 200,
+    power_rtol: float = 1e-10,
+) -> SingularProfile:
+    """Compute s(t) and r(t) for every reported layer, or the output only.
+
+    Parameters
+    ----------
+    layered
+        The model with its reported layers.
+    path
+        The input curve.
+    t
+        Parameters at which to evaluate, shape (n_points,).
+    layers
+        ``all`` for every reported layer, ``output`` for the network output.
+    exact_max_dim
+        Largest min(n_k, n) for which the Jacobian is formed and decomposed.
+    power_iterations, power_rtol
+        Iteration budget and relative stopping tolerance of the power method.
+    """
+    x = path.position(t).to(layered.dtype)
+    n_inputs = x.shape[1]
+    outputs = _reported_outputs(layered, layers)
+    with torch.no_grad():
+        widths = [int(o.shape[-1]) for o in outputs(x[:1])]
+
+    small = [min(width, n_inputs) <= exact_max_dim for width in widths]
+    s_rows: list[torch.Tensor | None] = [None] * len(widths)
+    r_rows: list[torch.Tensor | None] = [None] * len(widths)
+    methods = [""] * len(widths)
+
+    if any(small):
+        jacobians = _dense_jacobians(outputs, x, widths, layered.names)
+        for k, jacobian in enumerate(jacobians):
+            if not small[k]:
+                continue
+            values = torch.linalg.svdvals(jacobian)
+            s_rows[k] = values[:, 0]
+            r_rows[k] = _nth_singular(values, n_inputs, widths[k])
+            methods[k] = "exact: dense jacobian (torch.func) and torch.linalg.svdvals"
+
+    for k, width in enumerate(widths):
+        if small[k]:
+            continue
+        s_rows[k], r_rows[k], methods[k] = _power_profile(
+            lambda z, k=k: outputs(z)[k],
+            x,
+            n_inputs,
+            width,
+            power_iterations,
+            power_rtol,
+        )
+
+    return SingularProfile(
+        t=t.to(torch.float64),
+        s=torch.stack([row.to(torch.float64) for row in s_rows]),
+        r=torch.stack([row.to(torch.float64) for row in r_rows]),
+        widths=widths,
+        n_inputs=n_inputs,
+        exact=small,
+        methods=methods,
+    )
+
+
+def _reported_outputs(layered: LayeredModel, layers: str):
+    if layers == "all":
+        return layered.outputs
+    if layers == "output":
+        return lambda x: (layered.outputs(x)[-1],)
+    raise ValueError(f"layers must be 'all' or 'output', got {layers!r}")
+
+
+def _nth_singular(values: torch.Tensor, n_inputs: int, width: int) -> torch.Tensor:
+    # sigma_n of an (m, n) matrix is 0 when m < n: its rank is at most m.
+    if width < n_inputs:
+        return torch.zeros(values.shape[0], dtype=values.dtype)
+    return values[:, n_inputs - 1]
+
+
+def _dense_jacobians(outputs, x, widths, names) -> list[torch.Tensor]:
+    """Jacobians of every output at every row of x, chunked to bound memory."""
+    n_inputs = x.shape[1]
+    bytes_per_point = sum(widths) * n_inputs * x.element_size()
+    chunk = max(1, JACOBIAN_MEMORY_BYTES // max(bytes_per_point, 1))
+
+    def single(point: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(o[0] for o in outputs(point[None]))
+
+    # Forward mode costs n JVPs for all layers at once; reverse mode costs m
+    # VJPs, so it wins only for a single narrow output.
+    use_reverse = len(widths) == 1 and widths[0] < n_inputs
+    transform = jacrev(single) if use_reverse else jacfwd(single)
+    pieces: list[tuple[torch.Tensor, ...]] = []
+    with torch.no_grad():
+        for block in torch.split(x, chunk):
+            jacobians = vmap(transform)(block)
+            check_finite(jacobians, names, "jacobian")
+            pieces.append(jacobians)
+    return [torch.cat(parts) for parts in zip(*pieces, strict=True)]
+
+
+def _power_profile(output, x, n_inputs, width, iterations, rtol):
+    """Largest singular value by power iteration, smallest by a shifted one."""
+
+    def gram(point: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
+        single = lambda z: output(z[None])[0]  # noqa: E731
+        _, forward = jvp(single, (point,), (vector,))
+        _, pullback = vjp(single, point)
+        return pullback(forward)[0]
+
+    batched_gram = vmap(gram)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        s_squared, used_s = _power_iterate(
+            lambda v: batched_gram(x, v), x, generator, iterations, rtol
+        )
+        if width < n_inputs:
+            r = torch.zeros_like(s_squared)
+            r_method = "r = 0 since n_k < n"
+        else:
+            shift = s_squared[:, None]
+            top, used_r = _power_iterate(
+                lambda v: shift * v - batched_gram(x, v), x, generator, iterations, rtol
+            )
+            r = torch.sqrt(torch.clamp(s_squared - top, min=0.0))
+            r_method = f"shifted power iteration ({used_r} iterations)"
+    method = (
+        f"estimate: power iteration on J^T J via jvp/vjp ({used_s} iterations); "
+        + r_method
+    )
+    logger.info("power iteration used for a jacobian of width %d", width)
+    return torch.sqrt(torch.clamp(s_squared, min=0.0)), r, method
+
+
+def _power_iterate(apply, x, generator, iterations, rtol):
+    vector = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+    vector = vector / torch.linalg.vector_norm(vector, dim=1, keepdim=True)
+    eigenvalue = torch.zeros(x.shape[0], dtype=x.dtype)
+    for step in range(1, iterations + 1):
+        image = apply(vector)
+        new_eigenvalue = (image * vector).sum(dim=1)
+        norm = torch.linalg.vector_norm(image, dim=1, keepdim=True)
+        vector = image / torch.clamp(norm, min=torch.finfo(x.dtype).tiny)
+        change = (new_eigenvalue - eigenvalue).abs()
+        eigenvalue = new_eigenvalue
+        if bool(torch.all(change <= rtol * eigenvalue.abs())):
+            return eigenvalue, step
+    return eigenvalue, iterations

@@ -1,0 +1,251 @@
+"""Trajectory length and energy of a path through every layer of a network.
+
+For a curve c(t), t in [0, 1]:
+
+    length  L(c) = integral_0^1 ||c'(t)|| dt
+    energy  E(c) = integral_0^1 ||c'(t)||^2 dt
+
+The image of the input path x(t) under the first k layers has derivative
+J_k(x(t)) x'(t), computed exactly by forward-mode autodiff, so both integrals
+are computed by adaptive quadrature of exact integrands.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from expressivity.errors import ConfigurationError
+from expressivity.length.quadrature import integrate
+from expressivity.length.speed import layer_speeds, layer_values
+from expressivity.models import LayeredModel
+from expressivity.paths import Path
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LayerLength:
+    """Length and energy of the path's image after one layer.
+
+    Attributes
+    ----------
+    index
+        0 for the input, k for the output of the k-th layer.
+    name
+        ``input`` or the layer's name in the model.
+    width
+        Dimension of the layer's output (None when the model does not say).
+    length, energy
+        Integrals of the exact speed and its square.
+    length_error, energy_error
+        Quadrature error estimates (absolute).
+    growth
+        L(z(k)) / L(x), the cumulative growth since the input.
+    layer_ratio
+        L(z(k)) / L(z(k-1)), the growth of this layer alone.
+    polyline
+        Sum of chord lengths through the polyline points: a lower bound.
+    polyline_energy
+        Sum of ||chord||^2 / dt, a lower bound on the energy by the
+        Cauchy-Schwarz inequality on each piece.
+    chord
+        ||z(k)(x(1)) - z(k)(x(0))||, a lower bound on the length.
+    """
+
+    index: int
+    name: str
+    width: int | None
+    length: float
+    energy: float
+    length_error: float
+    energy_error: float
+    growth: float
+    layer_ratio: float
+    polyline: float
+    polyline_energy: float
+    chord: float
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class LengthResult:
+    """Length and energy through every layer, with the quadrature's accounting."""
+
+    layers: list[LayerLength]
+    tolerance: float
+    converged: bool
+    n_evaluations: int
+    n_intervals: int
+    n_polyline_points: int
+    names: list[str] = field(default_factory=list)
+
+    @property
+    def input_length(self) -> float:
+        return self.layers[0].length
+
+    @property
+    def output_length(self) -> float:
+        return self.layers[-1].length
+
+    @property
+    def error_estimate(self) -> float:
+        """Largest relative length error estimate over the layers."""
+        return max(
+            layer.length_error / layer.length if layer.length > 0 else 0.0
+            for layer in self.layers
+        )
+
+
+def trajectory_lengths(
+    model: nn.Module | LayeredModel,
+    path: Path,
+    *,
+    rtol: float = 1e-6,
+    n_polyline_points: int = 1000,
+    max_evaluations: int = 2_000_000,
+) -> LengthResult:
+    """Measure the length and energy of the path's image after every layer.
+
+    Parameters
+    ----------
+    model
+        Any module mapping (n_points, n) to (n_points, m). Networks with a
+        chain structure (``FullyConnected``, ``nn.Sequential`` of Linear
+        layers and activations) report every hidden layer too.
+    path
+        Input curve; its dimension must match the model's input.
+    rtol
+        Relative tolerance of the adaptive quadrature, for every layer's
+        length and energy.
+    n_polyline_points
+        Points per smooth piece of the path for the polyline lower bound.
+    max_evaluations
+        Budget of path points for the quadrature.
+
+    Returns
+    -------
+    LengthResult
+        One ``LayerLength`` per layer, the input first.
+
+    Raises
+    ------
+    NumericalError
+        When a layer's output or its derivative is not finite, naming it.
+    """
+    layered = model if isinstance(model, LayeredModel) else LayeredModel(model)
+    _check_dimensions(layered, path)
+    if not rtol > 0:
+        raise ConfigurationError(f"tolerance must be > 0, got {rtol}")
+    if n_polyline_points < 2:
+        raise ConfigurationError(
+            f"n_polyline_points must be >= 2, got {n_polyline_points}"
+        )
+
+    def integrand(t: torch.Tensor) -> torch.Tensor:
+        speeds = layer_speeds(layered, path, t)
+        return torch.cat([speeds, speeds**2])
+
+    quadrature = integrate(
+        integrand, path.breakpoints, rtol=rtol, max_evaluations=max_evaluations
+    )
+    n_rows = len(layered.names) + 1
+    lengths = quadrature.values[:n_rows]
+    energies = quadrature.values[n_rows:]
+    length_errors = quadrature.errors[:n_rows]
+    energy_errors = quadrature.errors[n_rows:]
+    logger.info(
+        "quadrature: %d evaluations, %d intervals",
+        quadrature.n_evaluations,
+        quadrature.n_intervals,
+    )
+
+    polyline, polyline_energy, chord = polyline_lengths(
+        layered, path, n_polyline_points
+    )
+
+    names = ["input", *layered.names]
+    widths = [path.dim, *layered.widths[1:]]
+    layers = []
+    for index in range(n_rows):
+        length = float(lengths[index])
+        previous = float(lengths[index - 1]) if index > 0 else length
+        layers.append(
+            LayerLength(
+                index=index,
+                name=names[index],
+                width=widths[index],
+                length=length,
+                energy=float(energies[index]),
+                length_error=float(length_errors[index]),
+                energy_error=float(energy_errors[index]),
+                growth=_ratio(length, float(lengths[0])),
+                layer_ratio=_ratio(length, previous),
+                polyline=float(polyline[index]),
+                polyline_energy=float(polyline_energy[index]),
+                chord=float(chord[index]),
+            )
+        )
+    return LengthResult(
+        layers=layers,
+        tolerance=rtol,
+        converged=quadrature.converged,
+        n_evaluations=quadrature.n_evaluations,
+        n_intervals=quadrature.n_intervals,
+        n_polyline_points=n_polyline_points,
+        names=names,
+    )
+
+
+def polyline_lengths(
+    model: nn.Module | LayeredModel, path: Path, n_points: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Return polyline length, polyline energy and chord per layer (input first).
+
+    The polyline passes through ``n_points`` equally spaced parameters on
+    each smooth piece of the path, breakpoints included. A chord is never
+    longer than the arc it spans, so the polyline length is a lower bound on
+    the length; ||chord||^2 / dt <= integral over the piece of ||c'||^2 by the
+    Cauchy-Schwarz inequality, so the polyline energy is a lower bound on the
+    energy.
+    """
+    layered = model if isinstance(model, LayeredModel) else LayeredModel(model)
+    t = polyline_parameters(path, n_points)
+    values = layer_values(layered, path, t)
+    dt = (t[1:] - t[:-1]).to(torch.float64)
+    polyline, energy, chord = [], [], []
+    for value in values:
+        value = value.to(torch.float64)
+        steps = torch.linalg.vector_norm(value[1:] - value[:-1], dim=1)
+        polyline.append(steps.sum())
+        energy.append((steps**2 / dt).sum())
+        chord.append(torch.linalg.vector_norm(value[-1] - value[0]))
+    return torch.stack(polyline), torch.stack(energy), torch.stack(chord)
+
+
+def polyline_parameters(path: Path, n_points: int) -> torch.Tensor:
+    """Return n_points equally spaced parameters per smooth piece, shared ends once."""
+    edges = path.breakpoints
+    pieces = [
+        torch.linspace(lo, hi, n_points, dtype=torch.float64)[:-1]
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+    ]
+    return torch.cat([*pieces, torch.tensor([edges[-1]], dtype=torch.float64)])
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator > 0 else float("nan")
+
+
+def _check_dimensions(layered: LayeredModel, path: Path) -> None:
+    expected = layered.widths[0]
+    if expected is not None and expected != path.dim:
+        raise ConfigurationError(
+            f"the path has dimension {path.dim} but the network takes inputs of "
+            f"dimension {expected}; build the path in the network's input space"
+        )
