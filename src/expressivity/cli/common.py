@@ -36,8 +36,9 @@ def clear_errors() -> Iterator[None]:
 
 
 def parse_widths(text: str) -> tuple[int, ...]:
-    """Parse ``64,64,10`` (commas or ``-``) into a tuple of widths."""
-    parts = [p for p in text.replace("-", ",").replace(" ", "").split(",") if p]
+    """Parse ``64,64,10`` (or ``64-64-10``) into a tuple of widths."""
+    separator = "," if "," in text else "-"
+    parts = [p for p in text.replace(" ", "").split(separator) if p]
     widths = []
     for part in parts:
         try:

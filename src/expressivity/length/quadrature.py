@@ -107,6 +107,7 @@ def integrate(
     atol: float | torch.Tensor = 0.0,
     initial_pieces: int = 4,
     max_evaluations: int = 1_000_000,
+    warn: bool = True,
 ) -> QuadratureResult:
     """Integrate a batched vector-valued integrand between the outer breakpoints.
 
@@ -126,7 +127,10 @@ def integrate(
         Each piece between breakpoints starts split into this many intervals.
     max_evaluations
         Budget of integrand evaluations. When it runs out, the result has
-        ``converged=False`` and a ``NumericalWarning`` is issued.
+        ``converged=False`` and, with ``warn``, a ``NumericalWarning`` is
+        issued.
+    warn
+        Whether to warn when the tolerance is not met.
 
     Notes
     -----
@@ -206,10 +210,13 @@ def integrate(
             n_evaluations,
         )
 
-    if not converged:
+    if not converged and warn:
+        relative = total_error / torch.clamp(
+            total.abs(), min=torch.finfo(total.dtype).tiny
+        )
         warnings.warn(
             f"quadrature stopped after {n_evaluations} evaluations with relative "
-            f"error estimate {float((total_error / total.abs()).max()):.3g} above "
+            f"error estimate {float(relative.max()):.3g} above "
             f"rtol={rtol}; raise max_evaluations or the tolerance",
             NumericalWarning,
             stacklevel=2,

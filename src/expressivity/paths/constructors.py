@@ -50,7 +50,7 @@ def circle_through(
     b = orthogonal / norm * radius
 
     # theta = pi at t = 0 gives x(0) = first, theta = 2 pi gives second.
-    return EllipseArc(centre, -half, b, math.pi, 3 * math.pi)
+    return EllipseArc(centre, half, b, math.pi, 3 * math.pi)
 
 
 def _random_orthogonal(
