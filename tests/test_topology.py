@@ -1,0 +1,444 @@
+"""Betti numbers of decision regions: cubical complexes, slices, convergence.
+
+The oracles are shapes with known homology built as quadratic networks by
+hand, and connected-component labelling (scipy.ndimage) with Alexander
+duality and the Euler characteristic for random masks.
+"""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import ndimage
+from torch import nn
+
+from expressivity.errors import ConfigurationError, NumericalError
+from expressivity.models import FullyConnected, make_activation
+from expressivity.topology import (
+    AffineSlice,
+    analyze_slice,
+    input_space_slice,
+    labels_and_margins,
+    margin_persistence,
+    rasterize,
+    region_homology,
+)
+from expressivity.topology.cubical import betti_from_diagram
+
+# Neighbourhoods of scipy.ndimage.label: full (8 or 26 neighbours) and faces
+# only (4 or 6 neighbours).
+FULL = {2: np.ones((3, 3)), 3: np.ones((3, 3, 3))}
+FACES = {2: None, 3: None}
+
+
+# ---------------------------------------------------------------------------
+# Quadratic networks with known decision regions
+# ---------------------------------------------------------------------------
+
+
+def _linear(weight, bias) -> nn.Linear:
+    weight = torch.as_tensor(np.asarray(weight, dtype=np.float64))
+    layer = nn.Linear(weight.shape[1], weight.shape[0], dtype=torch.float64)
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+        layer.bias.copy_(torch.as_tensor(np.asarray(bias, dtype=np.float64)))
+    return layer
+
+
+def quadratic_network(n, quadratics, outputs) -> FullyConnected:
+    """Quadratic network with outputs f_j = c_j + sum s q_a + sum t q_a q_b.
+
+    ``quadratics`` lists separable quadratics q_a(x) = sum_k alpha_k x_k^2 +
+    beta_k x_k + gamma as (alpha, beta, gamma). ``outputs`` lists, per class,
+    (c_j, {a: s}, {(a, b): t}). The first hidden layer computes x_k^2 and
+    (x_k + 1)^2, so x_k = ((x_k + 1)^2 - x_k^2 - 1) / 2 and every q_a is
+    affine in it. Without products that is the whole network (degree 2).
+    With products a second hidden layer squares q_a +- 1 and q_a +- q_b, and
+    q_a = ((q_a + 1)^2 - (q_a - 1)^2) / 4, q_a q_b = ((q_a + q_b)^2 -
+    (q_a - q_b)^2) / 4 (degree 4).
+    """
+    # Layer 1: rows e_k with biases 0 and 1.
+    first = _linear(np.repeat(np.eye(n), 2, axis=0), np.tile([0.0, 1.0], n))
+    rows, constants = [], []
+    for alpha, beta, gamma in quadratics:
+        alpha, beta = np.broadcast_to(alpha, n), np.broadcast_to(beta, n)
+        row = np.zeros(2 * n)
+        row[0::2] = alpha - beta / 2
+        row[1::2] = beta / 2
+        rows.append(row)
+        constants.append(gamma - beta.sum() / 2)
+    q_weight, q_bias = np.array(rows), np.array(constants)
+    activation = make_activation("quadratic")
+
+    pairs = sorted({pair for _, _, products in outputs for pair in products})
+    if not pairs:
+        out_weight = np.array([_dense(lin, len(quadratics)) for _, lin, _ in outputs])
+        out_bias = [c for c, _, _ in outputs] + out_weight @ q_bias
+        return FullyConnected(
+            [first, _linear(out_weight @ q_weight, out_bias)], activation
+        )
+
+    # Layer 2 units: q_a + 1, q_a - 1 for every a, then q_a + q_b, q_a - q_b.
+    second_rows, second_bias = [], []
+    for a in range(len(quadratics)):
+        for shift in (1.0, -1.0):
+            second_rows.append(q_weight[a])
+            second_bias.append(q_bias[a] + shift)
+    for a, b in pairs:
+        for sign in (1.0, -1.0):
+            second_rows.append(q_weight[a] + sign * q_weight[b])
+            second_bias.append(q_bias[a] + sign * q_bias[b])
+    second = _linear(np.array(second_rows), second_bias)
+
+    out_rows = []
+    for _, linear, products in outputs:
+        row = np.zeros(len(second_rows))
+        for a, s in linear.items():
+            row[2 * a : 2 * a + 2] += [s / 4, -s / 4]
+        for pair, t in products.items():
+            k = 2 * len(quadratics) + 2 * pairs.index(pair)
+            row[k : k + 2] += [t / 4, -t / 4]
+        out_rows.append(row)
+    last = _linear(np.array(out_rows), [c for c, _, _ in outputs])
+    return FullyConnected([first, second, last], activation)
+
+
+def _dense(linear: dict, size: int) -> np.ndarray:
+    row = np.zeros(size)
+    for a, s in linear.items():
+        row[a] = s
+    return row
+
+
+def _norm_squared(n, centre=None, radius=0.0):
+    """(alpha, beta, gamma) of |x - centre|^2 - radius^2."""
+    centre = np.zeros(n) if centre is None else np.asarray(centre, dtype=float)
+    return (np.ones(n), -2 * centre, float(centre @ centre) - radius**2)
+
+
+def disk_network():
+    # f_0 = 1 - |x|^2, f_1 = 0: class 0 is the unit disk.
+    return quadratic_network(2, [_norm_squared(2)], [(1.0, {0: -1.0}, {}), (0, {}, {})])
+
+
+def shells_network(n):
+    # With t = |x|^2: f_0 = 1 - t wins for t < 1, f_2 = t - 4 for t > 4 and
+    # f_1 = 0 in between, so the classes are the unit ball, the shell
+    # 1 < |x| < 2 and the outside.
+    outputs = [(1.0, {0: -1.0}, {}), (0.0, {}, {}), (-4.0, {0: 1.0}, {})]
+    return quadratic_network(n, [_norm_squared(n)], outputs)
+
+
+def two_disks_network():
+    # f_0 = -p q is positive inside exactly one of the disjoint unit disks
+    # p < 0 (centre (-1.5, 0)) and q < 0 (centre (1.5, 0)).
+    quadratics = [
+        _norm_squared(2, (-1.5, 0.0), 1.0),
+        _norm_squared(2, (1.5, 0.0), 1.0),
+    ]
+    outputs = [(0.0, {}, {(0, 1): -1.0}), (0.0, {}, {})]
+    return quadratic_network(2, quadratics, outputs)
+
+
+def disk_with_two_holes_network():
+    # Class 0 has f_0 = 0 and wins where f_1 = -h1 h2 < 0 (outside the unit
+    # holes at (+-1.5, 0)) and f_2 = |x|^2 - 9 < 0 (inside the disk of
+    # radius 3). Class 1 is the two holes, class 2 the outside.
+    quadratics = [
+        _norm_squared(2, (-1.5, 0.0), 1.0),
+        _norm_squared(2, (1.5, 0.0), 1.0),
+        _norm_squared(2, None, 3.0),
+    ]
+    outputs = [(0.0, {}, {}), (0.0, {}, {(0, 1): -1.0}), (0.0, {2: 1.0}, {})]
+    return quadratic_network(2, quadratics, outputs)
+
+
+def _square_box(n, half_width):
+    return np.tile([-half_width, half_width], (n, 1))
+
+
+def test_quadratic_network_computes_products():
+    network = two_disks_network()
+    x = torch.tensor([[0.3, -0.7], [-1.5, 0.2], [2.0, 1.0]], dtype=torch.float64)
+    p = ((x - torch.tensor([-1.5, 0.0], dtype=torch.float64)) ** 2).sum(1) - 1
+    q = ((x - torch.tensor([1.5, 0.0], dtype=torch.float64)) ** 2).sum(1) - 1
+    outputs = network(x)
+    assert torch.allclose(outputs[:, 0], -p * q, rtol=1e-12, atol=1e-12)
+    assert torch.allclose(outputs[:, 1], torch.zeros(3, dtype=torch.float64))
+
+
+# (network, n, half width of the box, resolution, in-box Betti numbers per
+# class, Betti numbers per class with the box boundary ignored)
+KNOWN_REGIONS = {
+    "disk": (disk_network, 2, 2.0, 96, [(1, 0), (1, 1)], [(1, 0), (0, 1)]),
+    "annulus": (
+        lambda: shells_network(2),
+        2,
+        3.0,
+        96,
+        [(1, 0), (1, 1), (1, 1)],
+        [(1, 0), (1, 1), (0, 1)],
+    ),
+    "two disks": (two_disks_network, 2, 3.5, 96, [(2, 0), (1, 2)], [(2, 0), (0, 2)]),
+    "disk with two holes": (
+        disk_with_two_holes_network,
+        2,
+        4.0,
+        128,
+        [(1, 2), (2, 0), (1, 1)],
+        [(1, 2), (2, 0), (0, 1)],
+    ),
+    "ball and shell": (
+        lambda: shells_network(3),
+        3,
+        3.0,
+        36,
+        [(1, 0, 0), (1, 0, 1), (1, 0, 1)],
+        [(1, 0, 0), (1, 0, 1), (0, 0, 1)],
+    ),
+}
+
+
+@pytest.mark.parametrize("construction", ["top", "vertex"])
+@pytest.mark.parametrize("name", list(KNOWN_REGIONS))
+def test_known_regions_exact_betti(name, construction):
+    build, n, half_width, resolution, in_box, interior = KNOWN_REGIONS[name]
+    plane = input_space_slice(n, bounds=_square_box(n, half_width))
+    raster = rasterize(build(), plane, resolution)
+    for i in range(raster.n_classes):
+        homology = region_homology(raster.labels == i, i, construction)
+        assert homology.betti_in_box == in_box[i], f"class {i}"
+        assert homology.betti_interior == interior[i], f"class {i}"
+        # The margin diagram must give the same in-box Betti numbers.
+        diagram = margin_persistence(raster, i, construction)
+        assert betti_from_diagram(diagram) == in_box[i], f"class {i}"
+
+
+def test_analyze_slice_reports_known_regions():
+    build, n, half_width, _, in_box, interior = KNOWN_REGIONS["disk with two holes"]
+    plane = input_space_slice(n, bounds=_square_box(n, half_width))
+    result = analyze_slice(build(), plane, (48, 96, 128), threshold=0.5)
+    for i, topology in enumerate(result.classes):
+        assert topology.homology.betti_in_box == in_box[i]
+        assert topology.homology.betti_interior == interior[i]
+        assert topology.stable_from is not None
+        assert topology.bound.degree == 4
+    assert result.convergence.betti[-1] == tuple(in_box)
+
+
+# ---------------------------------------------------------------------------
+# Connectivity conventions and the box boundary on hand-drawn masks
+# ---------------------------------------------------------------------------
+
+
+def _mask(rows: list[str]) -> np.ndarray:
+    return np.array([[c == "#" for c in row] for row in rows])
+
+
+DIAGONAL = _mask(["....", ".#..", "..#.", "...."])
+DIAMOND = _mask([".....", "..#..", ".#.#.", "..#..", "....."])
+SQUARE_RING = _mask([".....", ".###.", ".#.#.", ".###.", "....."])
+C_AT_EDGE = _mask(["###.", "#...", "###.", "...."])
+
+
+@pytest.mark.parametrize(
+    ("mask", "top", "vertex"),
+    [
+        # Cells that share only a corner: one component with 8-connectivity.
+        (DIAGONAL, (1, 0), (2, 0)),
+        # Four cells around a centre cell, touching at corners, form an
+        # 8-connected loop whose 4-connected inside is a hole. With
+        # 4-connectivity they are four cells, and the 8-connected complement
+        # has no hole.
+        (DIAMOND, (1, 1), (4, 0)),
+        (SQUARE_RING, (1, 1), (1, 1)),
+    ],
+)
+def test_connectivity_conventions(mask, top, vertex):
+    assert region_homology(mask, construction="top").betti_in_box == top
+    assert region_homology(mask, construction="vertex").betti_in_box == vertex
+
+
+def test_region_touching_box_both_readings():
+    # A C open to the left edge: one component in the box, none that stays
+    # away from the boundary, and no loop either way.
+    homology = region_homology(C_AT_EDGE)
+    assert homology.touches_boundary
+    assert homology.betti_in_box == (1, 0)
+    assert homology.betti_interior == (0, 0)
+
+    # The complement of a ring: the outer part touches the box, the inner
+    # cell does not; the ring's hole is a hole either way.
+    homology = region_homology(~SQUARE_RING)
+    assert homology.betti_in_box == (2, 1)
+    assert homology.betti_interior == (1, 1)
+
+
+def test_tunnel_through_box_loop():
+    # A solid block pierced by a rod of empty cells from face to face. The
+    # loop around the rod is a loop in the box. It bounds a disk once the
+    # outside of the box is added, because the rod ends at the box.
+    mask = np.ones((5, 5, 5), dtype=bool)
+    mask[2, 2, :] = False
+    homology = region_homology(mask)
+    assert homology.betti_in_box == (1, 1, 0)
+    assert homology.betti_interior == (0, 0, 0)
+
+
+def test_empty_and_full_masks():
+    empty = region_homology(np.zeros((6, 6), dtype=bool))
+    assert empty.betti_in_box == (0, 0)
+    assert empty.betti_interior == (0, 0)
+    full = region_homology(np.ones((4, 4, 4), dtype=bool))
+    assert full.betti_in_box == (1, 0, 0)
+    assert full.betti_interior == (0, 0, 0)
+
+
+def test_region_homology_rejects_bad_input():
+    with pytest.raises(ConfigurationError, match="2-D or 3-D"):
+        region_homology(np.zeros(5, dtype=bool))
+    with pytest.raises(ConfigurationError, match="construction"):
+        region_homology(np.zeros((3, 3), dtype=bool), construction="edges")
+
+
+def _label_counts(mask, structure):
+    labels, count = ndimage.label(mask, structure=structure)
+    boundary = np.zeros_like(mask)
+    for axis in range(mask.ndim):
+        index = [slice(None)] * mask.ndim
+        for end in (0, -1):
+            index[axis] = end
+            boundary[tuple(index)] = True
+    touching = len(set(np.unique(labels[boundary])) - {0})
+    return count, touching
+
+
+def _euler_top(mask: np.ndarray) -> int:
+    """Euler characteristic of the union of closed cubes of a 3-D mask."""
+    padded = np.pad(mask, 1)
+    total = 0
+    # A face spanned by the axes in `free` is in the union when one of the
+    # cubes around it is, so count the faces of every type with signs.
+    for free in np.ndindex(2, 2, 2):
+        around = np.zeros_like(padded[1:, 1:, 1:])
+        for offset in np.ndindex(2, 2, 2):
+            if any(o and f for o, f in zip(offset, free, strict=True)):
+                continue
+            shifted = padded[
+                tuple(
+                    slice(o, o + s - 1) if not f else slice(1, s)
+                    for o, f, s in zip(offset, free, padded.shape, strict=True)
+                )
+            ]
+            around = around | shifted
+        total += (-1) ** sum(free) * int(around.sum())
+    return total
+
+
+@settings(max_examples=40)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    density=st.floats(0.15, 0.85),
+    construction=st.sampled_from(["top", "vertex"]),
+)
+def test_random_2d_masks_match_labelling(seed, density, construction):
+    mask = np.random.default_rng(seed).random((11, 13)) < density
+    region, complement = (FULL, FACES) if construction == "top" else (FACES, FULL)
+    n_region, region_touching = _label_counts(mask, region[2])
+    n_complement, complement_touching = _label_counts(~mask, complement[2])
+    # Alexander duality: the holes are the complement components (in the
+    # dual connectivity) that do not reach the box boundary.
+    holes = n_complement - complement_touching
+
+    homology = region_homology(mask, construction=construction)
+    assert homology.betti_in_box == (n_region, holes)
+    assert homology.betti_interior == (n_region - region_touching, holes)
+
+
+@settings(max_examples=25)
+@given(seed=st.integers(0, 2**32 - 1), density=st.floats(0.2, 0.8))
+def test_random_3d_masks_match_labelling_and_euler(seed, density):
+    mask = np.random.default_rng(seed).random((7, 6, 8)) < density
+    n_region, _ = _label_counts(mask, FULL[3])
+    n_complement, complement_touching = _label_counts(~mask, FACES[3])
+    voids = n_complement - complement_touching
+
+    b0, b1, b2 = region_homology(mask, construction="top").betti_in_box
+    assert b0 == n_region
+    assert b2 == voids
+    assert b0 - b1 + b2 == _euler_top(mask)
+
+
+def test_euler_oracle_on_known_solids():
+    ring = np.ones((3, 3, 1), dtype=bool)
+    ring[1, 1, 0] = False
+    assert _euler_top(ring) == 0
+    cube = np.ones((2, 2, 2), dtype=bool)
+    assert _euler_top(cube) == 1
+    shell = np.ones((3, 3, 3), dtype=bool)
+    shell[1, 1, 1] = False
+    assert _euler_top(shell) == 2
+
+
+# ---------------------------------------------------------------------------
+# Rasterisation
+# ---------------------------------------------------------------------------
+
+
+def test_labels_and_margins_break_ties_to_lowest_index():
+    outputs = torch.tensor([[1.0, 1.0, 0.0], [0.0, 2.0, 2.0], [3.0, -1.0, 0.5]])
+    labels, margins = labels_and_margins(outputs)
+    assert labels.tolist() == [0, 1, 0]
+    expected = [[0.0, 0.0, -1.0], [-2.0, 0.0, 0.0], [2.5, -4.0, -2.5]]
+    assert margins.tolist() == expected
+
+
+def test_rasterize_chunks_match_dense_evaluation():
+    network = disk_with_two_holes_network()
+    plane = AffineSlice(
+        origin=[0.5, -0.25],
+        directions=[[1.0, 0.5], [-0.5, 1.0]],
+        bounds=[[-3.0, 2.5], [-2.0, 3.0]],
+    )
+    chunked = rasterize(network, plane, 37, chunk_size=100)
+    whole = rasterize(network, plane, 37)
+
+    s, t = plane.axis_points(37)
+    grid = torch.as_tensor(np.stack(np.meshgrid(s, t, indexing="ij"), axis=-1))
+    outputs = network(plane.to_input(grid.reshape(-1, 2))).detach()
+    labels, margins = labels_and_margins(outputs)
+    assert np.array_equal(chunked.labels, whole.labels)
+    assert np.array_equal(chunked.labels, labels.numpy().reshape(37, 37))
+    assert np.array_equal(chunked.margins, margins.numpy().T.reshape(3, 37, 37))
+
+
+def test_raster_axis_zero_follows_first_coordinate():
+    # f = (x_1, 0): class 0 where the first slice coordinate is positive.
+    network = FullyConnected(
+        [_linear([[1.0, 0.0], [0.0, 0.0]], [0.0, 0.0])], make_activation("linear")
+    )
+    plane = input_space_slice(2, bounds=[[-1.0, 3.0], [-5.0, 5.0]])
+    raster = rasterize(network, plane, 8)
+    s, _ = plane.axis_points(8)
+    expected = np.where(s > 0, 0, 1)[:, None].repeat(8, axis=1)
+    assert np.array_equal(raster.labels, expected)
+
+
+@pytest.mark.parametrize(("dimension", "resolution"), [(2, 1), (2, 2049), (3, 257)])
+def test_rasterize_rejects_resolution(dimension, resolution):
+    plane = input_space_slice(dimension, bounds=_square_box(dimension, 1.0))
+    network = shells_network(dimension)
+    with pytest.raises(ConfigurationError, match="resolution"):
+        rasterize(network, plane, resolution)
+
+
+def test_rasterize_names_non_finite_output():
+    network = FullyConnected(
+        [_linear([[1.0, 0.0], [0.0, 0.0]], [0.0, 0.0])], make_activation("linear")
+    )
+    with torch.no_grad():
+        network.linears[0].weight[0, 0] = float("inf")
+    plane = input_space_slice(2, bounds=_square_box(2, 1.0))
+    with pytest.raises(NumericalError, match="not finite"):
+        rasterize(network, plane, 4)
