@@ -205,8 +205,9 @@ def certified_lengths(
         )
         if max(gaps) <= gap:
             break
-        # Each split costs two segments, two centres and one new end point.
-        affordable = (max_evaluations - n_evaluations) // 5
+        # Each split propagates two segments, two centres and at most three
+        # end points (shared end points are propagated once).
+        affordable = (max_evaluations - n_evaluations) // 7
         if affordable <= 0:
             break
         selected = _select(bounds, best, gap, affordable)
