@@ -18,11 +18,16 @@ from expressivity.models import FullyConnected, make_activation
 from expressivity.topology import (
     AffineSlice,
     analyze_slice,
+    box_around,
     input_space_slice,
     labels_and_margins,
     margin_persistence,
+    principal_slice,
+    random_slice,
     rasterize,
     region_homology,
+    slice_through_points,
+    stable_resolution,
 )
 from expressivity.topology.cubical import betti_from_diagram
 
@@ -442,3 +447,192 @@ def test_rasterize_names_non_finite_output():
     plane = input_space_slice(2, bounds=_square_box(2, 1.0))
     with pytest.raises(NumericalError, match="not finite"):
         rasterize(network, plane, 4)
+
+
+# ---------------------------------------------------------------------------
+# Slices
+# ---------------------------------------------------------------------------
+
+
+def test_slice_through_three_points():
+    points = np.array(
+        [[1.0, 0.0, 2.0, 0.0], [0.0, 1.0, 0.0, 3.0], [2.0, 2.0, 2.0, 2.0]]
+    )
+    plane = slice_through_points(points, margin=0.1)
+    corners = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    assert np.allclose(plane.to_input(corners).numpy(), points)
+    assert np.allclose(plane.project(points), corners.numpy())
+    assert np.allclose(plane.bounds, [[-0.1, 1.1], [-0.1, 1.1]])
+
+
+def test_slice_through_four_points_is_3d():
+    points = np.random.default_rng(3).standard_normal((4, 6))
+    plane = slice_through_points(points)
+    assert plane.dimension == 3
+    coordinates = np.vstack([np.zeros(3), np.eye(3)])
+    assert np.allclose(plane.project(points), coordinates)
+
+
+def test_slice_through_points_rejects_bad_points():
+    with pytest.raises(ConfigurationError, match="3 points"):
+        slice_through_points(np.zeros((5, 4)))
+    collinear = np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [2.0, 2.0, 2.0]])
+    with pytest.raises(ConfigurationError, match="linearly dependent"):
+        slice_through_points(collinear)
+
+
+def test_random_slice_orthonormal_and_seeded():
+    point = np.arange(5.0)
+    plane = random_slice(point, 3, seed=7)
+    again = random_slice(point, 3, seed=7)
+    other = random_slice(point, 3, seed=8)
+    assert np.allclose(plane.directions @ plane.directions.T, np.eye(3))
+    assert np.array_equal(plane.directions, again.directions)
+    assert not np.allclose(plane.directions, other.directions)
+    assert np.array_equal(plane.origin, point)
+    with pytest.raises(ConfigurationError, match="exceeds the input dimension"):
+        random_slice(np.zeros(2), 3)
+
+
+def test_principal_slice_matches_pca_and_covers_data():
+    from sklearn.decomposition import PCA
+
+    generator = np.random.default_rng(0)
+    data = generator.standard_normal((200, 5)) * [5.0, 3.0, 1.0, 0.5, 0.1]
+    data = data @ np.linalg.qr(generator.standard_normal((5, 5)))[0]
+    plane = principal_slice(data, 2, margin=0.0)
+    components = PCA(2).fit(data).components_
+    for direction, component in zip(plane.directions, components, strict=True):
+        assert abs(abs(direction @ component) - 1.0) < 1e-10
+    assert np.allclose(plane.origin, data.mean(axis=0))
+
+    coordinates = plane.project(data)
+    assert np.allclose(plane.bounds[:, 0], coordinates.min(axis=0))
+    assert np.allclose(plane.bounds[:, 1], coordinates.max(axis=0))
+
+
+def test_input_space_slice_box_from_data():
+    data = np.array([[0.0, 1.0], [2.0, 5.0], [1.0, 3.0]])
+    plane = input_space_slice(2, data=data, margin=0.5)
+    assert np.allclose(plane.bounds, [[-1.0, 3.0], [-1.0, 7.0]])
+    given_box = input_space_slice(2, bounds=[[0.0, 1.0], [0.0, 2.0]])
+    assert np.allclose(given_box.bounds, [[0.0, 1.0], [0.0, 2.0]])
+    with pytest.raises(ConfigurationError, match="dimension 5"):
+        input_space_slice(5)
+
+
+def test_box_around_widens_flat_sides():
+    box = box_around(np.array([[1.0, 2.0], [3.0, 2.0]]), margin=0.25)
+    assert np.allclose(box, [[0.5, 3.5], [1.75, 2.25]])
+    with pytest.raises(ConfigurationError, match="margin"):
+        box_around(np.zeros((2, 2)), margin=-1.0)
+
+
+def test_affine_slice_rejects_bad_bounds():
+    with pytest.raises(ConfigurationError, match="bounds"):
+        AffineSlice(np.zeros(2), np.eye(2), [[1.0, 0.0], [0.0, 1.0]])
+
+
+# ---------------------------------------------------------------------------
+# Convergence in resolution
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("betti", "expected"),
+    [
+        ([(2, 0), (1, 1), (1, 1), (1, 1)], 16),
+        ([(1, 1), (1, 1), (1, 1), (1, 1)], 8),
+        ([(1, 1), (2, 0), (1, 1), (1, 1)], 32),
+        ([(1, 1), (1, 1), (1, 1), (2, 1)], None),
+    ],
+)
+def test_stable_resolution_table(betti, expected):
+    assert stable_resolution([8, 16, 32, 64], betti) == expected
+
+
+def test_stable_resolution_needs_two_resolutions():
+    assert stable_resolution([64], [(1, 0)]) is None
+
+
+def thin_annulus_network():
+    # Class 1 is the annulus 1 < |x|^2 < 1.08, about 0.04 wide.
+    outputs = [(1.0, {0: -1.0}, {}), (0.0, {}, {}), (-1.08, {0: 1.0}, {})]
+    return quadratic_network(2, [_norm_squared(2)], outputs)
+
+
+def test_thin_annulus_needs_refinement():
+    network = thin_annulus_network()
+    plane = input_space_slice(2, bounds=_square_box(2, 1.5))
+    resolutions = (8, 16, 32, 64, 128, 256)
+    result = analyze_slice(network, plane, resolutions, persistence=False)
+
+    # Reference: the annulus at each resolution, computed independently.
+    per_resolution = [
+        region_homology(rasterize(network, plane, r).labels == 1).betti_in_box
+        for r in resolutions
+    ]
+    stable = next(
+        r
+        for k, r in enumerate(resolutions)
+        if all(b == (1, 1) for b in per_resolution[k:])
+    )
+    assert per_resolution[0] != (1, 1)
+    assert [row[1] for row in result.convergence.betti] == per_resolution
+    assert result.classes[1].stable_from == stable
+    assert result.classes[1].homology.betti_in_box == (1, 1)
+    assert stable > resolutions[0]
+
+
+def test_analyze_slice_rejects_bad_options():
+    plane = input_space_slice(2, bounds=_square_box(2, 2.0))
+    with pytest.raises(ConfigurationError, match="strictly increasing"):
+        analyze_slice(disk_network(), plane, (32, 16))
+    with pytest.raises(ConfigurationError, match="threshold"):
+        analyze_slice(disk_network(), plane, (16,), threshold=-1.0)
+
+
+# ---------------------------------------------------------------------------
+# Margin persistence
+# ---------------------------------------------------------------------------
+
+
+def test_margin_persistence_of_disk_closed_form():
+    # On [-2, 2]^2, g_1 = |x|^2 - 1 has its maxima 7 at the four corners;
+    # they merge at the edge midpoints (3), where a loop closes around the
+    # disk, and the loop dies at the centre (-1). g_0 = -g_1 has one
+    # component born at 1 that never dies.
+    plane = input_space_slice(2, bounds=_square_box(2, 2.0))
+    raster = rasterize(disk_network(), plane, 100)
+    cell = 0.1  # |x|^2 changes by at most about 4 * 0.04 across half a cell
+
+    inside = margin_persistence(raster, 0)
+    assert len(inside.intervals[0]) == 1
+    assert inside.intervals[0][0, 0] == pytest.approx(1.0, abs=cell)
+    assert inside.intervals[0][0, 1] == -np.inf
+    assert len(inside.intervals[1]) == 0
+
+    outside = margin_persistence(raster, 1)
+    births, deaths = outside.intervals[0].T
+    assert len(births) == 4
+    assert np.allclose(births, 7.0, atol=4 * cell)
+    assert np.sort(deaths)[0] == -np.inf
+    assert np.allclose(np.sort(deaths)[1:], 3.0, atol=4 * cell)
+    assert len(outside.intervals[1]) == 1
+    assert outside.intervals[1][0, 0] == pytest.approx(3.0, abs=4 * cell)
+    assert outside.intervals[1][0, 1] == pytest.approx(-1.0, abs=cell)
+
+    assert outside.count_persistent(3.5) == (4, 1)
+    assert outside.count_persistent(4.5) == (1, 0)
+    assert betti_from_diagram(outside) == (1, 1)
+
+
+def test_analyze_slice_counts_robust_features():
+    plane = input_space_slice(2, bounds=_square_box(2, 2.0))
+    result = analyze_slice(disk_network(), plane, (50, 100), threshold=3.5)
+    assert result.classes[0].robust == (1, 0)
+    assert result.classes[1].robust == (4, 1)
+    payload = result.to_dict()
+    assert payload["classes"][1]["robust_features"] == [4, 1]
+    deaths = [death for _, death in payload["classes"][1]["diagram"]["intervals"][0]]
+    assert deaths.count(None) == 1
