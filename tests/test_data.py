@@ -37,6 +37,12 @@ REQUIRED_NAMES = (
 ).split()
 
 
+@pytest.fixture(autouse=True)
+def no_downloads(monkeypatch):
+    # A set missing from the data root must fail here, never reach a real host.
+    monkeypatch.setenv("EXPRESSIVITY_OFFLINE", "1")
+
+
 def offline_root(name: str) -> Path:
     """Return the data root holding an offline copy of ``name``, or skip."""
     value = os.environ.get("EXPRESSIVITY_DATA")

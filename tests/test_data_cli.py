@@ -16,6 +16,12 @@ from expressivity.data import get_info
 runner = CliRunner()
 
 
+@pytest.fixture(autouse=True)
+def no_downloads(monkeypatch):
+    # A set missing from the data root must fail here, never reach a real host.
+    monkeypatch.setenv("EXPRESSIVITY_OFFLINE", "1")
+
+
 def offline_root(name: str) -> Path:
     value = os.environ.get("EXPRESSIVITY_DATA")
     if not value:

@@ -247,7 +247,7 @@ register(
             ),
         ),
         manifest="imdb.sha256",
-        layouts=(("aclImdb_v1*.tar.gz",), ("aclImdb/train/pos",)),
+        layouts=(("aclImdb_v1*.tar.gz",), ("aclImdb/*/pos",)),
     )
 )
 register(
@@ -257,7 +257,9 @@ register(
         description="Penn Treebank (Mikolov): context window -> next word",
         loader="expressivity.data.text:load_ptb",
         splits=("valid", "test", "train"),
-        n_examples={"train": 58505, "valid": 4626, "test": 5152},
+        # Windows of 16 tokens: (n_tokens - 1) // 16 with 929589, 73760 and
+        # 82430 tokens (each line ended by <eos>).
+        n_examples={"train": 58099, "valid": 4609, "test": 5151},
         n_features=TEXT_FEATURES,
         class_names=(),
         licence="LDC Penn Treebank terms",
@@ -274,7 +276,9 @@ register(
         description="WikiText-2 (tokenized): context window -> next word",
         loader="expressivity.data.text:load_wikitext2",
         splits=("valid", "test", "train"),
-        n_examples={"train": 130568, "valid": 13648, "test": 15402},
+        # NOTE: the train count is estimated from the published 2,088,628
+        # tokens; valid and test are counted from the files.
+        n_examples={"train": 130539, "valid": 13521, "test": 15256},
         n_features=TEXT_FEATURES,
         class_names=(),
         licence="CC BY-SA 3.0",

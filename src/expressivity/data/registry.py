@@ -95,7 +95,7 @@ class DatasetInfo:
         the manifest's files cannot be downloaded one by one.
     layouts
         Alternative sets of paths (glob patterns allowed); a local copy is
-        present when every pattern of one layout matches a file.
+        present when every pattern of one layout matches a file or folder.
     """
 
     name: str
@@ -153,7 +153,7 @@ class DatasetInfo:
 def _matches(folder: Path, pattern: str) -> bool:
     if any(char in pattern for char in "*?["):
         return next(folder.glob(pattern), None) is not None
-    return (folder / pattern).is_file()
+    return (folder / pattern).exists()
 
 
 def read_manifest(name: str, base_url: str | None = None) -> tuple[DataFile, ...]:
