@@ -137,10 +137,20 @@ def download_file(
         prefix=f".{target.name}.", suffix=".part", dir=target.parent
     )
     temporary = Path(temporary_name)
+    expected = f"{target.name} (expected SHA-256 {sha256})"
     try:
         with os.fdopen(handle, "wb") as sink:
-            _copy_url(url, sink, timeout)
-        actual = file_sha256(temporary, gunzipped=gunzipped)
+            try:
+                _copy_url(url, sink, timeout)
+            except DownloadError as error:
+                raise DownloadError(f"{expected}: {error}") from error
+        try:
+            actual = file_sha256(temporary, gunzipped=gunzipped)
+        except (OSError, EOFError) as error:
+            raise DownloadError(
+                f"download of {expected} from {url} is not a complete gzip "
+                f"file: {error}; the file was discarded, retry the download"
+            ) from error
         if actual != sha256:
             raise DownloadError(
                 f"checksum mismatch for {target.name} from {url}: expected SHA-256 "
@@ -164,6 +174,8 @@ def _copy_url(url: str, sink: BinaryIO, timeout: float) -> None:
                 sink.write(chunk)
                 received += len(chunk)
     except urllib.error.HTTPError as error:
+        # The error carries the open response, so close it here.
+        error.close()
         raise DownloadError(
             f"download of {url} failed with HTTP {error.code} {error.reason}; "
             "check the URL or the base URL"
