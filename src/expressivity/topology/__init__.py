@@ -27,6 +27,12 @@ from expressivity.topology.cubical import (
     margin_persistence,
     region_homology,
 )
+from expressivity.topology.layers import (
+    LayerTopology,
+    layer_outputs,
+    point_cloud_betti,
+    topology_through_layers,
+)
 from expressivity.topology.raster import Raster, labels_and_margins, rasterize
 from expressivity.topology.slices import (
     AffineSlice,
@@ -37,9 +43,21 @@ from expressivity.topology.slices import (
     slice_along_directions,
     slice_through_points,
 )
+from expressivity.topology.synthetic import (
+    SYNTHETIC_SETS,
+    known_betti_numbers,
+    make_synthetic,
+)
 
 __all__ = [
     "CONSTRUCTIONS",
+    "SYNTHETIC_SETS",
+    "LayerTopology",
+    "known_betti_numbers",
+    "layer_outputs",
+    "make_synthetic",
+    "point_cloud_betti",
+    "topology_through_layers",
     "AffineSlice",
     "BettiBound",
     "ClassTopology",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from expressivity.errors import ConfigurationError
+from expressivity.models import ChainUnavailable, extract_chain
 
 NOT_POLYNOMIAL = "not a polynomial network"
 
@@ -95,23 +96,29 @@ def milnor_bound_several(degrees: list[int], n_variables: int) -> int:
 
 
 def output_degree(network: nn.Module) -> int | None:
-    """Degree of each output f_j of a FullyConnected network, or None.
+    """Compute the degree of each output f_j of a polynomial network, or None.
 
-    A network with h linear layers and a polynomial activation of degree r
-    computes polynomials of degree r^(h - 1), because the activation is
-    applied h - 1 times (Bianchini and Scarselli, "On the complexity of
-    neural network classifiers: a comparison between shallow and deep
-    architectures", IEEE TNNLS 25(8), 2014). This is 2^(h-1) for quadratic
-    networks. The degree is an upper bound: cancellations can lower it.
+    A chain of h linear layers with polynomial activations of degrees
+    r_1, ..., r_(h-1) computes polynomials of degree r_1 ... r_(h-1); with a
+    single activation of degree r that is r^(h-1) (Bianchini and Scarselli,
+    "On the complexity of neural network classifiers: a comparison between
+    shallow and deep architectures", IEEE TNNLS 25(8), 2014), so 2^(h-1) for
+    quadratic networks. The degree is an upper bound because cancellations
+    can lower it. Networks without a chain of linear layers and activations,
+    or with a non-polynomial activation, give None.
     """
-    activation = getattr(getattr(network, "activation", None), "activation", None)
-    linears = getattr(network, "linears", None)
-    if activation is None or linears is None:
+    try:
+        chain = extract_chain(network)
+    except ChainUnavailable:
         return None
-    degree = activation.degree
-    if degree is None:
-        return None
-    return degree ** (len(linears) - 1)
+    degree = 1
+    for layer in chain.layers:
+        if layer.activation is None:
+            continue
+        if layer.activation.degree is None:
+            return None
+        degree *= layer.activation.degree
+    return degree
 
 
 def region_bound(network: nn.Module, n_variables: int, n_classes: int) -> BettiBound:
