@@ -144,10 +144,10 @@ class ResultStore:
                 f"folder {str(self.path.parent)!r} of the database does not exist"
             )
         self.connection = sqlite3.connect(self.path, timeout=30.0)
-        self.connection.execute("PRAGMA foreign_keys = ON")
-        self.connection.execute("PRAGMA journal_mode = WAL")
-        self.connection.execute("PRAGMA synchronous = NORMAL")
         try:
+            self.connection.execute("PRAGMA foreign_keys = ON")
+            self.connection.execute("PRAGMA journal_mode = WAL")
+            self.connection.execute("PRAGMA synchronous = NORMAL")
             with self.connection:
                 self.connection.executescript(SCHEMA)
                 self.connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -288,10 +288,13 @@ class ResultStore:
             yield StoredArray(*values)
 
     def table(self) -> list[dict[str, Any]]:
-        """Measurements joined with flattened config columns, one row per number."""
+        """Measurements joined with their experiment, one row per number.
+
+        Config fields become columns named ``config.<dotted field>``.
+        """
         configs = {}
         for record in self.experiments():
-            flat = flatten_config(record.config)
+            flat = flatten_config(record.config, prefix="config.")
             flat.update(
                 experiment_id=record.id,
                 config_hash=record.config_hash,

@@ -68,6 +68,7 @@ def run_sweep(
     workers: int = 1,
     scheduler: str | None = None,
     checkpoint_dir: str | Path | None = None,
+    scheduler_timeout_s: float = 30.0,
     on_start: Callable[[SweepSummary], None] | None = None,
     on_result: ProgressCallback | None = None,
 ) -> SweepSummary:
@@ -86,6 +87,8 @@ def run_sweep(
     scheduler
         Address of a running Dask scheduler, for example
         ``tcp://127.0.0.1:8786``; the experiments run on its workers.
+    scheduler_timeout_s
+        Seconds to wait for the connection to the scheduler.
     checkpoint_dir
         Folder for checkpoints of trained networks. With a Dask cluster the
         files are written on the workers' file systems.
@@ -118,7 +121,7 @@ def run_sweep(
 
         payloads = [config.model_dump(mode="json") for config in pending]
         if scheduler is not None:
-            results = _run_dask(payloads, scheduler, directory)
+            results = _run_dask(payloads, scheduler, directory, scheduler_timeout_s)
         elif workers == 0:
             results = (run_experiment(p, checkpoint_dir=directory) for p in payloads)
         else:
@@ -173,7 +176,10 @@ def _run_pool(
 
 
 def _run_dask(
-    payloads: list[dict[str, Any]], address: str, checkpoint_dir: str | None
+    payloads: list[dict[str, Any]],
+    address: str,
+    checkpoint_dir: str | None,
+    timeout_s: float,
 ) -> Iterator[ExperimentResult]:
     try:
         from dask.distributed import Client, as_completed
@@ -183,7 +189,7 @@ def _run_dask(
             "pip install 'expressivity[cluster]'"
         ) from None
     try:
-        client = Client(address, timeout=30)
+        client = Client(address, timeout=timeout_s)
     except (OSError, TimeoutError) as error:
         raise ConfigurationError(
             f"cannot connect to the Dask scheduler at {address!r}: {error}; "
