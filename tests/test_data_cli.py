@@ -105,3 +105,58 @@ def _run(tmp_path: Path, dataset: str, *options: str) -> dict:
     )
     assert result.exit_code == 0, result.output
     return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize(
+    ("dataset", "options", "input_width"),
+    [
+        ("mnist", ["--split", "test", "--max-examples", "20"], 784),
+        (
+            "sst2",
+            ["--split", "dev", "--max-examples", "30", "--path", "sequence"],
+            1024,
+        ),
+        ("fsdd", ["--max-examples", "3", "--path", "windows", "--examples", "2"], 40),
+        ("adult", ["--split", "test", "--max-examples", "50"], 105),
+        ("cora", ["--max-examples", "40", "--path", "line"], 1433),
+        ("gunpoint", ["--path", "windows", "--window", "50", "--stride", "25"], 50),
+        ("bikes", ["--max-examples", "6", "--path", "frames", "--n-points", "5"], 3072),
+        ("coco-captions", ["--max-examples", "12", "--path", "ellipse"], 1024),
+    ],
+)
+def test_run_on_offline_dataset(tmp_path, dataset, options, input_width):
+    offline_root(dataset)
+    payload = _run(tmp_path, dataset, *options)
+    assert payload["network"]["widths"] == [input_width, 8, 3]
+    assert payload["network"]["dataset"] == dataset
+    assert payload["input_length"] > 0
+
+
+@pytest.mark.parametrize(
+    ("dataset", "input_width"), [("karate", 34), ("iris", 4), ("spirals", 2)]
+)
+def test_run_on_bundled_dataset(tmp_path, dataset, input_width):
+    payload = _run(tmp_path, dataset, "--path", "polyline", "--n-points", "3")
+    assert payload["network"]["widths"] == [input_width, 8, 3]
+    assert len(payload["network"]["examples"]) == 3
+
+
+def test_run_sequence_length_is_polyline_length(tmp_path):
+    import torch
+
+    from expressivity.data import load_dataset
+
+    payload = _run(tmp_path, "iris", "--path", "sequence", "--examples", "10")
+    features = load_dataset("iris").features[10:14]
+    expected = torch.linalg.vector_norm(features[1:] - features[:-1], dim=1).sum()
+    assert payload["network"]["examples"] == [10, 11, 12, 13]
+    assert payload["input_length"] == pytest.approx(float(expected), rel=1e-9)
+
+
+def test_run_rejects_bad_natural_path(tmp_path):
+    result = runner.invoke(app, ["run", "--dataset", "iris", "--path", "frames"])
+    assert result.exit_code == 2
+    assert "error: path kind 'frames' needs a video dataset" in result.output
+    result = runner.invoke(app, ["run", "--dataset", "iris", "--path", "spiral"])
+    assert result.exit_code == 2
+    assert "sequence, frames, windows" in result.output

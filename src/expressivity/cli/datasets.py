@@ -10,6 +10,7 @@ from rich.table import Table
 
 from expressivity.cli import common
 from expressivity.cli.main import app
+from expressivity.data.trajectories import PATH_KINDS
 
 datasets_app = typer.Typer(
     help="List the registered datasets, show one, check or download its files.",
@@ -172,3 +173,44 @@ def download_command(
     for path in written:
         typer.echo(f"downloaded {path}")
     typer.echo(f"{name}: {len(written)} file(s) downloaded to {root / info.folder}")
+
+
+# Options of the commands that take ``--dataset`` and trace a natural path.
+NATURAL_PATH_KINDS = PATH_KINDS
+DATASET_HELP = {
+    "split": "Dataset split (default: the first split the registry lists).",
+    "max_examples": "Load only the first N examples of the split.",
+    "window": "Window length for --path windows: values of a time series, or "
+    "feature frames of an audio clip.",
+    "stride": "Step between windows for --path windows, in the same unit.",
+    "path": "natural paths: sequence (open polyline through --n-points consecutive "
+    "examples from --examples START), frames (the same through video frames), "
+    "windows (sliding windows over the signal of example --examples INDEX).",
+}
+
+
+def natural_path_from_options(
+    data, kind: str, examples: str | None, n_points: int, window, stride
+):
+    """Build a natural path from command options; return it and its examples.
+
+    ``examples`` is one index: the first example of ``sequence`` and
+    ``frames``, the windowed example of ``windows`` (default 0).
+    """
+    from expressivity.data import natural_path
+    from expressivity.errors import ConfigurationError
+
+    start = 0
+    if examples is not None:
+        try:
+            start = int(examples)
+        except ValueError:
+            raise ConfigurationError(
+                f"invalid --examples {examples!r}; --path {kind} takes one "
+                "integer index"
+            ) from None
+    trajectory = natural_path(
+        data, kind, start=start, n_points=n_points, window=window, stride=stride
+    )
+    chosen = trajectory.source.get("examples", [start])
+    return trajectory.path, chosen

@@ -12,6 +12,11 @@ from rich.console import Console
 from rich.table import Table
 
 from expressivity.cli import common
+from expressivity.cli.datasets import (
+    DATASET_HELP,
+    NATURAL_PATH_KINDS,
+    natural_path_from_options,
+)
 from expressivity.cli.main import app
 from expressivity.errors import ConfigurationError, NumericalError
 from expressivity.measurement import Measurement, measure
@@ -37,11 +42,16 @@ def run(
         "digits", help="Dataset whose examples define the path."
     ),
     data_dir: FilePath | None = typer.Option(None, help="Folder with dataset files."),
+    split: str | None = typer.Option(None, help=DATASET_HELP["split"]),
+    max_examples: int | None = typer.Option(None, help=DATASET_HELP["max_examples"]),
+    window: int | None = typer.Option(None, help=DATASET_HELP["window"]),
+    stride: int | None = typer.Option(None, help=DATASET_HELP["stride"]),
     path_kind: str = typer.Option(
         "circle",
         "--path",
         help="Path kind: circle (diameter between two examples), ellipse "
-        "(a cos t + b sin t), line, polyline (closed, through --n-points examples).",
+        "(a cos t + b sin t), line, polyline (closed, through --n-points examples); "
+        + DATASET_HELP["path"],
     ),
     examples: str | None = typer.Option(
         None,
@@ -84,9 +94,16 @@ def run(
     with common.clear_errors():
         from expressivity.data import load_dataset
 
-        data = load_dataset(dataset, data_dir=data_dir)
+        data = load_dataset(
+            dataset, split=split, data_dir=data_dir, max_examples=max_examples
+        )
+        path, chosen = _build_path(
+            data, path_kind, examples, n_points, random_path, seed, window, stride
+        )
+    # A natural path may live in another space than the examples (windows of
+    # a time series), so the input width is the path's dimension.
     network = common.network_from_options(
-        input_dim=data.n_features,
+        input_dim=path.dim,
         widths=widths,
         activation=activation,
         coefficients=coefficients,
@@ -98,10 +115,6 @@ def run(
         dtype=dtype,
         weights=weights,
     )
-    with common.clear_errors():
-        path, chosen = _build_path(
-            data, path_kind, examples, n_points, random_path, seed
-        )
 
     description = {
         "widths": network.widths,
@@ -164,12 +177,17 @@ def _check_options(tolerance: float, samples: int, n_points: int, kind: str) -> 
         common.fail(f"--samples {samples} is invalid; give an integer >= 2")
     if n_points < 2:
         common.fail(f"--n-points {n_points} is invalid; a polyline needs >= 2 points")
-    if kind not in PATH_KINDS:
-        common.fail(f"unknown --path {kind!r}; use one of {', '.join(PATH_KINDS)}")
+    if kind not in PATH_KINDS + NATURAL_PATH_KINDS:
+        kinds = ", ".join(PATH_KINDS + NATURAL_PATH_KINDS)
+        common.fail(f"unknown --path {kind!r}; use one of {kinds}")
 
 
-def _build_path(data, kind, examples, n_points, random_path, seed):
+def _build_path(
+    data, kind, examples, n_points, random_path, seed, window=None, stride=None
+):
     """Return the path and the example indices it passes through."""
+    if kind in NATURAL_PATH_KINDS:
+        return natural_path_from_options(data, kind, examples, n_points, window, stride)
     features = data.features
     generator = torch.Generator().manual_seed(seed)
     dim = features.shape[1]
