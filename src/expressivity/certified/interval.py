@@ -1,6 +1,6 @@
 """Interval arithmetic in float64 with every operation widened outward.
 
-An ``Interval`` holds tensors ``lower`` and ``upper`` of the same shape (a
+An ``Interval`` stores tensors ``lower`` and ``upper`` of the same shape (a
 batch of segments times a layer's width) and encloses every real value the
 exact computation can take. Float64 hardware rounds to nearest, not outward,
 so each operation widens its computed endpoints by a bound on its own
@@ -179,28 +179,32 @@ class Interval:
 
 
 def affine(
-    interval: Interval, weight: torch.Tensor, bias: torch.Tensor | None = None
+    interval: Interval,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    absolute: torch.Tensor | None = None,
 ) -> Interval:
     """Enclose {W x + b : x in interval} for rows x, in centre-radius form.
 
     With centre c and radius r of the input, the image is contained in
     W c + b +- (abs(W) r + gamma_{n+2} (abs(W) abs(c) + abs(b))), the last term
     bounding the rounding of the centre's dot products (Higham 2002, eq. 3.5).
+    ``absolute`` is abs(W) when the caller has it already.
     """
     n = weight.shape[1]
     centre = (interval.lower + interval.upper) * 0.5
     radius = round_up(
         torch.maximum(interval.upper - centre, centre - interval.lower), 4.0
     )
-    absolute = weight.abs()
+    if absolute is None:
+        absolute = weight.abs()
 
+    # abs(W) r + gamma abs(W) abs(c) = abs(W) (r + gamma abs(c)): one product.
+    slack = gamma(n + 2)
     image = centre @ weight.T
-    rounding = centre.abs() @ absolute.T
+    extent = (radius + slack * centre.abs()) @ absolute.T
     if bias is not None:
         image = image + bias
-        rounding = rounding + bias.abs()
-    extent = (radius @ absolute.T + gamma(n + 2) * rounding) * (
-        1.0 + 2.0 * gamma(n + 2)
-    )
-    extent = extent + n * TINY
+        extent = extent + slack * bias.abs()
+    extent = extent * (1.0 + 2.0 * slack) + n * TINY
     return Interval(round_down(image - extent), round_up(image + extent))

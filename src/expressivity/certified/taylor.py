@@ -231,8 +231,9 @@ def propagate(
     for k, (weight, bias, activation) in enumerate(
         zip(chain.weights, chain.biases, chain.activations, strict=True)
     ):
-        u = [affine(previous[0], weight, bias)] + [
-            affine(previous[j], weight) for j in range(1, 4)
+        absolute = weight.abs()
+        u = [affine(previous[0], weight, bias, absolute)] + [
+            affine(previous[j], weight, absolute=absolute) for j in range(1, 4)
         ]
         if centre is not None:
             mask = previous_smooth & _previous_smooth(centre, k)

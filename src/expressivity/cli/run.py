@@ -12,6 +12,15 @@ from rich.console import Console
 from rich.table import Table
 
 from expressivity.cli import common
+from expressivity.cli.certified import (
+    CERTIFIED_HELP,
+    GAP_HELP,
+    CertifiedReport,
+    add_to_payload,
+    format_enclosure,
+    measure_certified,
+    print_summary,
+)
 from expressivity.cli.datasets import (
     DATASET_HELP,
     NATURAL_PATH_KINDS,
@@ -83,6 +92,8 @@ def run(
     json_path: FilePath | None = typer.Option(
         None, "--json", help="Write the full result as JSON to this file."
     ),
+    certified: bool = typer.Option(False, "--certified", help=CERTIFIED_HELP),
+    gap: float = typer.Option(1e-3, help=GAP_HELP),
 ) -> None:
     """Measure the length of a path after every layer and evaluate every bound.
 
@@ -91,6 +102,8 @@ def run(
     diameter joins two digit images of different classes.
     """
     _check_options(tolerance, samples, n_points, path_kind)
+    if certified and not (math.isfinite(gap) and 0 < gap < 1):
+        common.fail(f"--gap {gap} is invalid; give a relative gap in (0, 1), e.g. 1e-3")
     with common.clear_errors():
         from expressivity.data import load_dataset
 
@@ -131,7 +144,7 @@ def run(
     }
     # Rich falls back to 80 columns when output is not a terminal, which
     # truncates the bound columns; 150 fits the table.
-    console = Console(width=max(Console().width, 150))
+    console = Console(width=max(Console().width, 190 if certified else 150))
     try:
         result = measure(
             network,
@@ -151,11 +164,21 @@ def run(
         except NumericalError as error:
             bounds_error = str(error)
 
-    print_tables(console, result, energy)
+    report = None
+    if certified:
+        try:
+            with common.clear_errors():
+                report = measure_certified(network, path, gap)
+        except NumericalError as error:
+            common.fail(f"certified bounds not evaluated: {error}", code=1)
+
+    print_tables(console, result, energy, report)
     if json_path is not None:
         payload = result.to_dict()
         if bounds_error:
             payload["bounds_error"] = bounds_error
+        if report is not None:
+            add_to_payload(payload, report)
         common.write_json(payload, json_path)
     if bounds_error:
         common.fail(f"bounds not evaluated: {bounds_error}", code=1)
@@ -263,11 +286,16 @@ def format_bound(bound) -> str:
     return f"{bound.value:.4g} {KIND_MARKS[bound.kind]}"
 
 
-def print_tables(console: Console, result: Measurement, energy: bool) -> None:
+def print_tables(
+    console: Console,
+    result: Measurement,
+    energy: bool,
+    certified: CertifiedReport | None = None,
+) -> None:
     """Print the per-layer length table (and energy table), notes and summary."""
     quantities = ["length", "energy"] if energy else ["length"]
     for quantity in quantities:
-        console.print(_layer_table(result, quantity))
+        console.print(_layer_table(result, quantity, certified))
 
     if result.bounds is not None:
         notes = sorted(
@@ -298,9 +326,13 @@ def print_tables(console: Console, result: Measurement, energy: bool) -> None:
         f"quadrature {status} at rtol {lengths.tolerance:g} (largest relative error "
         f"estimate {lengths.error_estimate:.2g}, {lengths.n_evaluations} evaluations)"
     )
+    if certified is not None:
+        print_summary(console, certified)
 
 
-def _layer_table(result: Measurement, quantity: str) -> Table:
+def _layer_table(
+    result: Measurement, quantity: str, certified: CertifiedReport | None = None
+) -> Table:
     table = Table(title=f"Trajectory {quantity} through every layer")
     table.add_column("k", justify="right")
     table.add_column("layer")
@@ -312,6 +344,8 @@ def _layer_table(result: Measurement, quantity: str) -> Table:
     if show_bounds:
         for name in BOUND_COLUMNS:
             table.add_column(name, justify="right", no_wrap=True)
+    if certified is not None:
+        table.add_column("certified", justify="right", no_wrap=True)
 
     for layer in result.lengths.layers:
         value = layer.length if quantity == "length" else layer.energy
@@ -333,5 +367,11 @@ def _layer_table(result: Measurement, quantity: str) -> Table:
                     format_bound(result.bounds.get(name, layer.index, quantity))
                     for name in BOUND_COLUMNS
                 ]
+        if certified is not None:
+            row.append(
+                ""
+                if layer.index == 0
+                else format_enclosure(certified, layer.index, quantity)
+            )
         table.add_row(*row)
     return table
