@@ -53,6 +53,12 @@ _MNIST_SHA256 = (
     "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
     "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 )
+_FASHION_SHA256 = (
+    "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+    "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+    "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+    "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+)
 _IDX_LAYOUTS = (
     tuple(f"{stem}.gz" for stem in _IDX_FILES),
     _IDX_FILES,
@@ -109,11 +115,11 @@ register(
         licence="MIT",
         source="https://github.com/zalandoresearch/fashion-mnist",
         folder="image/fashion-mnist",
-        # TODO: record the SHA-256 of each file; until then a download is
-        # rejected and the files must be placed by hand.
+        # SHA-256 of the .gz files as published, so a re-gzipped copy fails
+        # verification.
         files=tuple(
-            DataFile(f"{stem}.gz", None, f"{_FASHION_URL}{stem}.gz")
-            for stem in _IDX_FILES
+            DataFile(f"{stem}.gz", digest, f"{_FASHION_URL}{stem}.gz")
+            for stem, digest in zip(_IDX_FILES, _FASHION_SHA256, strict=True)
         ),
         layouts=_IDX_LAYOUTS,
     )
@@ -238,11 +244,10 @@ register(
         licence="research use (Maas et al. 2011)",
         source="https://ai.stanford.edu/~amaas/data/sentiment/",
         folder="text/imdb_aclImdb",
-        # TODO: record the SHA-256 of aclImdb_v1.tar.gz so it can be downloaded.
         files=(
             DataFile(
                 "aclImdb_v1.tar.gz",
-                None,
+                "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe",
                 "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
             ),
         ),
