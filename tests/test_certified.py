@@ -349,7 +349,7 @@ def test_model_without_chain_rejected():
             return x + self.inner(x)
 
     line = LineSegment(torch.zeros(2), torch.ones(2))
-    with pytest.raises(ConfigurationError, match="chain of layers"):
+    with pytest.raises(ConfigurationError, match="chain of Linear layers"):
         certified_lengths(Residual(), line)
 
 

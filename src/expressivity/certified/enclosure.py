@@ -136,17 +136,12 @@ class EnclosureResult:
 
 def chain_weights(model: nn.Module | LayeredModel) -> ChainWeights:
     """Return the float64 chain of a model, or raise ConfigurationError."""
-    if isinstance(model, LayeredModel):
-        if model.chain is None:
-            raise ConfigurationError(
-                f"certified bounds need a chain of layers: {model.chain_reason}"
-            )
-        return ChainWeights.from_chain(model.chain)
+    module = model.model if isinstance(model, LayeredModel) else model
     try:
-        return ChainWeights.from_chain(extract_chain(model))
+        return ChainWeights.from_chain(extract_chain(module))
     except ChainUnavailable as error:
         raise ConfigurationError(
-            f"certified bounds need a chain of layers: {error}"
+            f"certified bounds need a chain of Linear layers and activations: {error}"
         ) from None
 
 
