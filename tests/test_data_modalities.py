@@ -377,6 +377,25 @@ def test_synthetic_sets(name):
     assert torch.bincount(subset.labels).tolist() == [5, 5]
 
 
+@pytest.mark.parametrize("name", ["circles", "moons", "spirals"])
+def test_synthetic_without_topology_module(name, monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(module_name, *args):
+        if module_name == "expressivity.topology.synthetic":
+            return None
+        return real_find_spec(module_name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    data = load_dataset(name, n_points=30, seed=1)
+    assert data.features.shape == (60, 2)
+    assert torch.bincount(data.labels).tolist() == [30, 30]
+    assert data.class_names == ["0", "1"]
+    assert "betti_numbers" not in data.provenance
+
+
 def test_moons_are_sklearn_moons():
     from sklearn.datasets import make_moons
 
