@@ -32,3 +32,4 @@ from expressivity.cli import datasets as _datasets  # noqa: E402,F401
 from expressivity.cli import run as _run  # noqa: E402,F401
 from expressivity.cli import sweep as _sweep  # noqa: E402,F401
 from expressivity.cli import topology as _topology  # noqa: E402,F401
+from expressivity.cli import train as _train  # noqa: E402,F401

@@ -113,10 +113,14 @@ def certified_bounds(
     epoch: int,
     path_index: int,
 ) -> None:
-    """Record certified bounds from ``expressivity.certified.certified_bounds``."""
+    """Record certified enclosures [lower, upper] of every layer's length and energy.
+
+    The enclosures come from ``expressivity.certified.certified_lengths``
+    (interval bound propagation over segments of the path).
+    """
     from expressivity.experiments.experiment import MeasurementRow
 
-    function, reason = _optional("expressivity.certified", "certified_bounds")
+    function, reason = _optional("expressivity.certified", "certified_lengths")
     if function is None:
         result.rows.append(
             MeasurementRow(
@@ -131,23 +135,25 @@ def certified_bounds(
         )
         return
 
-    certified = function(network, path)
-    bounds = getattr(certified, "bounds", certified)
-    for bound in bounds:
-        result.rows.append(
-            MeasurementRow(
-                "certified",
-                str(bound.name),
-                _float_or_none(getattr(bound, "value", None)),
-                epoch=epoch,
-                path_index=path_index,
-                layer=getattr(bound, "layer", None),
-                quantity=getattr(bound, "quantity", None),
-                log10_value=_float_or_none(getattr(bound, "log10_value", None)),
-                kind=str(getattr(bound, "kind", "certified")),
-                reason=str(getattr(bound, "reason", "")),
+    enclosures = function(network, path)
+    reason = (
+        f"gap {enclosures.gap:.3g} (target {enclosures.target_gap:.3g}), "
+        f"{enclosures.n_segments} segments, converged {enclosures.converged}"
+    )
+    for enclosure in enclosures.enclosures:
+        for name in ("lower", "upper", "energy_lower", "energy_upper"):
+            result.rows.append(
+                MeasurementRow(
+                    "certified",
+                    name if name.startswith("energy") else f"length_{name}",
+                    _float_or_none(getattr(enclosure, name)),
+                    epoch=epoch,
+                    path_index=path_index,
+                    layer=enclosure.layer,
+                    kind="certified",
+                    reason=reason,
+                )
             )
-        )
 
 
 def slice_topology(
