@@ -17,6 +17,7 @@ from expressivity.errors import ConfigurationError, NumericalError
 from expressivity.models import FullyConnected, make_activation
 from expressivity.topology import (
     AffineSlice,
+    Raster,
     analyze_slice,
     box_around,
     input_space_slice,
@@ -360,6 +361,18 @@ def test_random_2d_masks_match_labelling(seed, density, construction):
     assert homology.betti_in_box == (n_region, holes)
     assert homology.betti_interior == (n_region - region_touching, holes)
 
+    # The same numbers from a margin diagram of +-1 on the mask.
+    margin = np.where(mask, 1.0, -1.0)
+    raster = Raster(
+        input_space_slice(2, bounds=_square_box(2, 1.0)),
+        mask.shape[0],
+        np.where(mask, 0, 1).astype(np.int16),
+        np.stack([margin, -margin]),
+    )
+    diagram = margin_persistence(raster, 0, construction)
+    shortcut = region_homology(mask, construction=construction, diagram=diagram)
+    assert shortcut == homology
+
 
 @settings(max_examples=25)
 @given(seed=st.integers(0, 2**32 - 1), density=st.floats(0.2, 0.8))
@@ -636,3 +649,22 @@ def test_analyze_slice_counts_robust_features():
     assert payload["classes"][1]["robust_features"] == [4, 1]
     deaths = [death for _, death in payload["classes"][1]["diagram"]["intervals"][0]]
     assert deaths.count(None) == 1
+
+
+@settings(max_examples=15)
+@given(
+    seed=st.integers(0, 2**16),
+    dimension=st.sampled_from([2, 2, 3]),
+    construction=st.sampled_from(["top", "vertex"]),
+)
+def test_diagram_shortcut_matches_padded_complex(seed, dimension, construction):
+    from expressivity.models import NetworkSpec, build_network
+
+    spec = NetworkSpec((dimension, 5, 5, 3), sigma_b=1.0, seed=seed)
+    plane = input_space_slice(dimension, bounds=_square_box(dimension, 2.0))
+    raster = rasterize(build_network(spec), plane, 40 if dimension == 2 else 14)
+    for i in range(raster.n_classes):
+        mask = raster.labels == i
+        diagram = margin_persistence(raster, i, construction)
+        shortcut = region_homology(mask, i, construction, diagram=diagram)
+        assert shortcut == region_homology(mask, i, construction)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import gudhi
 import numpy as np
+from scipy import ndimage
 
 from expressivity.errors import ConfigurationError
 from expressivity.topology.raster import Raster
@@ -147,8 +148,13 @@ def region_homology(
     interior b0 then subtracts.
 
     A margin ``diagram`` of the same grid and construction, when given,
-    supplies the Betti numbers of a region that does not touch the box
-    boundary, which saves one persistence computation.
+    supplies the in-box Betti numbers, which saves the padded persistence
+    computation for a region that does not touch the box, and in 2-D for
+    every region. In 2-D a hole is a complement component that does not
+    reach the box, which the outside of the box cannot fill, so b1 is the
+    same in both readings, and the interior b0 is the in-box b0 less the
+    components that touch the boundary, found by connected-component
+    labelling with the connectivity of ``construction``.
     """
     _check_construction(construction)
     mask = np.asarray(mask, dtype=bool)
@@ -157,9 +163,13 @@ def region_homology(
             f"mask of shape {mask.shape} is invalid; give a 2-D or 3-D grid"
         )
     touches = _touches_boundary(mask)
-    if diagram is not None and not touches:
-        betti = betti_from_diagram(diagram)
-        return RegionHomology(class_index, betti, betti, False, int(mask.sum()))
+    n_cells = int(mask.sum())
+    if diagram is not None and (not touches or mask.ndim == 2):
+        in_box = betti_from_diagram(diagram)
+        interior = list(in_box)
+        interior[0] -= _count_touching_components(mask, construction)
+        return RegionHomology(class_index, in_box, tuple(interior), touches, n_cells)
+
     padded = np.ones(tuple(s + 2 for s in mask.shape), dtype=np.float64)
     padded[(slice(1, -1),) * mask.ndim] = np.where(mask, 0.0, 2.0)
 
@@ -172,7 +182,7 @@ def region_homology(
         betti_in_box=in_box,
         betti_interior=tuple(interior),
         touches_boundary=touches,
-        n_cells=int(mask.sum()),
+        n_cells=n_cells,
     )
 
 
@@ -213,6 +223,27 @@ def betti_from_diagram(diagram: PersistenceDiagram) -> tuple[int, ...]:
 
 def _count_alive(pairs: np.ndarray, level: float) -> int:
     return int(np.sum((pairs[:, 0] <= 0.0) & (pairs[:, 1] > level)))
+
+
+def _count_touching_components(mask: np.ndarray, construction: str) -> int:
+    # The closed cubes of the "top" construction join cells that share a
+    # corner; the "vertex" construction joins cells that share a face.
+    if not _touches_boundary(mask):
+        return 0
+    if construction == "top":
+        structure = np.ones((3,) * mask.ndim, dtype=bool)
+    else:
+        structure = ndimage.generate_binary_structure(mask.ndim, 1)
+    labels, _ = ndimage.label(mask, structure=structure)
+    boundary = np.concatenate(
+        [
+            np.concatenate(
+                [labels.take(0, axis=axis), labels.take(-1, axis=axis)]
+            ).ravel()
+            for axis in range(mask.ndim)
+        ]
+    )
+    return int(np.count_nonzero(np.unique(boundary)))
 
 
 def _touches_boundary(mask: np.ndarray) -> bool:
