@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -79,11 +80,12 @@ class Enclosure:
 
 @dataclass
 class RefinementStep:
-    """State after one refinement round: size of the partition and the gaps."""
+    """State after one refinement round: partition size, gaps and elapsed time."""
 
     n_segments: int
     n_evaluations: int
     gaps: list[float]
+    elapsed_seconds: float
 
 
 @dataclass
@@ -183,6 +185,7 @@ def certified_lengths(
             f"dimension {chain.widths[0]}"
         )
 
+    started = time.perf_counter()
     t0, t1 = initial_partition(path, initial_segments)
     bounds = bound_segments(chain, path, t0, t1)
     n_evaluations = bounds.n_evaluations
@@ -191,7 +194,8 @@ def certified_lengths(
 
     while True:
         gaps = best.length_gaps()
-        history.append(RefinementStep(len(t0), n_evaluations, gaps))
+        elapsed = time.perf_counter() - started
+        history.append(RefinementStep(len(t0), n_evaluations, gaps, elapsed))
         logger.info(
             "certified lengths: %d segments, %d evaluations, gap %.3g",
             len(t0),
