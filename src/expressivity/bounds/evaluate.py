@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import torch
 
 from expressivity.bounds.layerwise import LayerwiseProfile, layerwise_profile
+from expressivity.bounds.operator_profile import OperatorProfile, operator_profile
 from expressivity.bounds.singular import (
     EXACT_MAX_DIM,
     SingularProfile,
@@ -85,7 +86,7 @@ class BoundsResult:
 
     bounds: list[Bound]
     profile: SingularProfile
-    layerwise: LayerwiseProfile | None
+    layerwise: LayerwiseProfile | OperatorProfile | None
     n_samples: int
     chain_reason: str = ""
     integral_converged: bool = True
@@ -131,9 +132,11 @@ def evaluate_bounds(
     layered = model if isinstance(model, LayeredModel) else LayeredModel(model)
     t = polyline_parameters(path, n_samples)
     profile = singular_profile(layered, path, t, exact_max_dim=exact_max_dim)
-    layerwise = (
-        layerwise_profile(layered.chain, path, t) if layered.chain is not None else None
-    )
+    layerwise: LayerwiseProfile | OperatorProfile | None = None
+    if layered.chain is not None:
+        layerwise = layerwise_profile(layered.chain, path, t)
+    elif layered.operator_chain is not None:
+        layerwise = operator_profile(layered.operator_chain, path, t)
 
     def integrand(points: torch.Tensor) -> torch.Tensor:
         at = singular_profile(layered, path, points, exact_max_dim=exact_max_dim)
@@ -223,7 +226,7 @@ class _Context:
     measure: float
     n_samples: int
     profile: SingularProfile
-    layerwise: LayerwiseProfile | None
+    layerwise: LayerwiseProfile | OperatorProfile | None
     layered: LayeredModel
 
     def bound(self, name, direction, log_value, kind, reason, **extra) -> Bound:
@@ -351,6 +354,10 @@ def _u3(context: _Context) -> Bound:
     if context.layerwise is None:
         return _no_chain("U3", "upper", context)
     layerwise = context.layerwise
+    if isinstance(layerwise, OperatorProfile):
+        return _operator_upper(
+            "U3", layerwise.upper_sup_of_product(context.layer), "", context
+        )
     log_weights, log_derivatives = _log_products(
         context, layerwise.log_weight_norms, layerwise.log_derivative_max
     )
@@ -371,6 +378,13 @@ def _u4(context: _Context) -> Bound:
     if context.layerwise is None:
         return _no_chain("U4", "upper", context)
     layerwise = context.layerwise
+    if isinstance(layerwise, OperatorProfile):
+        return _operator_upper(
+            "U4",
+            layerwise.upper_product_of_sups(context.layer),
+            " (sup of each stage factor taken separately)",
+            context,
+        )
     log_weights, log_derivatives = _log_products(
         context, layerwise.log_weight_norms, layerwise.log_derivative_max
     )
@@ -384,6 +398,36 @@ def _u4(context: _Context) -> Bound:
         "estimate",
         _sampled_reason("sup", context.n_samples)
         + " (sup of each ||D_k|| taken separately)",
+        n_samples=context.n_samples,
+    )
+
+
+def _operator_upper(name: str, log_value: float, detail: str, context) -> Bound:
+    methods = context.layerwise.method_summary(context.layer)
+    return context.bound(
+        name,
+        "upper",
+        log_value,
+        "estimate",
+        _sampled_reason("sup", context.n_samples)
+        + detail
+        + (f"; operator norms {methods}" if methods else ""),
+        n_samples=context.n_samples,
+    )
+
+
+def _operator_l3(context: _Context, layerwise: OperatorProfile) -> Bound:
+    problem = layerwise.lower_problem(context.layer)
+    if problem is not None:
+        return context.bound("L3", "lower", None, "not_applicable", problem)
+    return context.bound(
+        "L3",
+        "lower",
+        layerwise.lower_inf_of_product(context.layer),
+        "estimate",
+        _sampled_reason("inf", context.n_samples)
+        + "; conditions checked: every operator injective with exact sigma_min, "
+        "no vanishing derivative, residual lower bounds positive",
         n_samples=context.n_samples,
     )
 
@@ -421,6 +465,8 @@ def _l3(context: _Context) -> Bound:
     if context.layerwise is None:
         return _no_chain("L3", "lower", context)
     layerwise = context.layerwise
+    if isinstance(layerwise, OperatorProfile):
+        return _operator_l3(context, layerwise)
     problem = _l3_problem(context, layerwise)
     if problem is not None:
         return context.bound("L3", "lower", None, "not_applicable", problem)

@@ -12,6 +12,7 @@ from expressivity.models.chain import (
     LayeredModel,
     extract_chain,
 )
+from expressivity.models.discovery import OperatorChain, discover_chain
 from expressivity.models.network import (
     INIT_SCHEMES,
     ActivationModule,
@@ -33,7 +34,9 @@ __all__ = [
     "LayerChain",
     "LayeredModel",
     "NetworkSpec",
+    "OperatorChain",
     "build_network",
+    "discover_chain",
     "extract_chain",
     "load_network",
     "make_activation",

@@ -9,6 +9,7 @@ output; otherwise it exposes the output alone and states why no chain exists.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -103,6 +104,11 @@ def _activation_of(module: nn.Module) -> Activation | None:
     return None
 
 
+def activation_of_module(module: nn.Module) -> Activation | None:
+    """Return the elementwise activation a module applies, or None."""
+    return _activation_of(module)
+
+
 def extract_chain(model: nn.Module) -> LayerChain:
     """Read the chain of affine maps and activations off ``model``.
 
@@ -188,9 +194,15 @@ class LayeredModel:
     model
         The wrapped module.
     chain
-        The chain of linear maps and activations, or None.
+        The chain of Linear layers and activations, or None.
+    operator_chain
+        For other models, the stages of linear operators (convolutions,
+        batch norm, pooling), activations and residual blocks read off by
+        ``discover_chain``, or None.
     chain_reason
-        Why ``chain`` is None (empty when it is not).
+        Why neither chain exists (empty when one does).
+    input_shape
+        Shape of one example as the model takes it, or None for flat inputs.
     names
         One name per reported output: hidden layers then ``output``.
     widths
@@ -198,21 +210,36 @@ class LayeredModel:
         None for the input dimension when the model does not state it.
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(
+        self, model: nn.Module, input_shape: tuple[int, ...] | None = None
+    ) -> None:
+        from expressivity.models.discovery import discover_chain
+
         self.model = model
+        self.input_shape = tuple(input_shape) if input_shape is not None else None
+        self.operator_chain = None
+        self.chain_reason = ""
         try:
             self.chain: LayerChain | None = extract_chain(model)
-            self.chain_reason = ""
         except ChainUnavailable as error:
             self.chain = None
             self.chain_reason = str(error)
+            try:
+                self.operator_chain = discover_chain(model, input_shape)
+                self.chain_reason = ""
+            except ChainUnavailable as discovery_error:
+                self.chain_reason = str(discovery_error)
 
         if self.chain is not None:
             self.names = [layer.name for layer in self.chain.layers]
             self.widths: list[int | None] = list(self.chain.widths)
+        elif self.operator_chain is not None:
+            self.names = self.operator_chain.names
+            self.widths = list(self.operator_chain.widths)
         else:
             self.names = ["output"]
-            self.widths = [None, None]
+            n_inputs = math.prod(self.input_shape) if self.input_shape else None
+            self.widths = [n_inputs, None]
 
     @property
     def dtype(self) -> torch.dtype:
@@ -221,7 +248,13 @@ class LayeredModel:
         return torch.get_default_dtype()
 
     def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Return every reported output for inputs x of shape (..., n_0)."""
+        """Return every reported output for inputs x of shape (..., n_0), flattened."""
         if self.chain is not None:
             return tuple(self.chain.forward_all(x)[1])
-        return (self.model(x),)
+        if self.operator_chain is not None:
+            return tuple(self.operator_chain.forward_all(x)[0])
+        if self.input_shape is None:
+            return (self.model(x),)
+        batch_shape = x.shape[:-1]
+        output = self.model(x.reshape(-1, *self.input_shape))
+        return (output.reshape(*batch_shape, -1),)
