@@ -151,10 +151,10 @@ def region_homology(
     supplies the in-box Betti numbers, which saves the padded persistence
     computation for a region that does not touch the box, and in 2-D for
     every region. In 2-D a hole is a complement component that does not
-    reach the box, which the outside of the box cannot fill, so b1 is the
-    same in both readings, and the interior b0 is the in-box b0 less the
-    components that touch the boundary, found by connected-component
-    labelling with the connectivity of ``construction``.
+    reach the box, and the outside of the box cannot fill it, so b1 is the
+    same in both readings. The interior b0 is the in-box b0 less the
+    components that touch the boundary, which connected-component labelling
+    finds with the connectivity of ``construction``.
     """
     _check_construction(construction)
     mask = np.asarray(mask, dtype=bool)

@@ -87,6 +87,15 @@ def plot_diagram(diagram: PersistenceDiagram, ax: Axes | None = None) -> Axes:
             label=f"H{dimension}",
         )
     ax.axline((0.0, 0.0), slope=1.0, color="0.6", linewidth=0.8)
+    # Equal ranges on both axes keep the diagonal at 45 degrees, so the
+    # vertical distance to it reads as persistence.
+    finite_values = [p[np.isfinite(p)] for p in diagram.intervals if len(p)]
+    if finite_values and np.concatenate(finite_values).size:
+        values = np.concatenate(finite_values)
+        pad = 0.05 * max(float(np.ptp(values)), 1e-12)
+        limits = (float(values.min()) - pad, float(values.max()) + pad)
+        ax.set_xlim(limits)
+        ax.set_ylim(limits)
     ax.set_xlabel("birth (margin)")
     ax.set_ylabel("death (margin)")
     ax.set_title(f"class {diagram.class_index}: superlevel sets of g")
