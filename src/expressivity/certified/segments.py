@@ -4,7 +4,9 @@ For a layer output z(t) on a segment [t0, t1] with centre t_c and half-width
 h (every t of the segment within h of t_c):
 
 * lower: the chord, ||z(t1) - z(t0)|| <= integral ||z'||, and
-  ||z(t1) - z(t0)||^2 / (t1 - t0) <= integral ||z'||^2 (Cauchy-Schwarz);
+  ||z(t1) - z(t0)||^2 / (t1 - t0) <= integral ||z'||^2 (Cauchy-Schwarz), with
+  the difference enclosed both from the end values and, on smooth segments,
+  from the Taylor expansion about the centre;
 * upper, Taylor form (smooth segments): with a = z'(t_c), b = z''(t_c) and
   R >= sup ||z'''|| over the segment, ||z'(t_c + s)|| <= ||a + b s|| + R s^2 / 2,
   and Jensen's inequality for the concave square root gives
@@ -149,6 +151,11 @@ def _bound_chunk(chain, path, t0, t1, power_iterations) -> SegmentBounds:
         start = Interval(values.lower[start_index], values.upper[start_index])
         end = Interval(values.lower[end_index], values.upper[end_index])
         chord = norm_down((end - start).mignitude)
+        chord = torch.where(
+            segment[k].smooth & centre[k].smooth,
+            torch.maximum(chord, _taylor_chord(segment[k], centre[k], t0, t1)),
+            chord,
+        )
         rows[0].append(chord)
         rows[2].append(torch.clamp(round_down(chord * chord / duration, 4.0), min=0.0))
 
@@ -160,6 +167,27 @@ def _bound_chunk(chain, path, t0, t1, power_iterations) -> SegmentBounds:
 
     stacked = [torch.stack(row) for row in rows]
     return SegmentBounds(*stacked, n_evaluations=2 * n_rows + len(ends))
+
+
+def _taylor_chord(segment, centre, t0, t1) -> torch.Tensor:
+    """Lower bound on ||z(t1) - z(t0)|| from the Taylor expansion about t_c.
+
+    With s_0 = t0 - t_c and s_1 = t1 - t_c,
+    z(t1) - z(t0) = (s_1 - s_0) z'(t_c) + (s_1^2 - s_0^2) z''(t_c) / 2 + r with
+    abs(r) <= (abs(s_1)^3 + abs(s_0)^3) sup abs(z^(3)) / 6 componentwise. Its
+    rounding error is relative to z' rather than to z, so unlike the
+    difference of the end values it stays accurate on short segments whose
+    end values are large.
+    """
+    centre_t = (t0 + t1) * 0.5
+    offset_start = Interval.around((t0 - centre_t)[:, None])
+    offset_end = Interval.around((t1 - centre_t)[:, None])
+    first = (offset_end - offset_start) * centre.jet[1]
+    second = (offset_end.square() - offset_start.square()).scale(0.5) * centre.jet[2]
+    cube = round_up((offset_end.magnitude**3 + offset_start.magnitude**3) / 6, 8.0)
+    remainder = round_up(cube * segment.jet[3].magnitude)
+    difference = first + second + Interval(-remainder, remainder)
+    return norm_down(difference.mignitude)
 
 
 def _upper_bounds(segment, centre, half_width, s_upper, input_speed):
