@@ -85,6 +85,18 @@ def test_topology_layers_table(tmp_path):
     layers = json.loads(out.read_text())["layers"]
     assert layers["layer_names"] == ["input", "linears.0", "linears.1"]
     assert layers["n_points"] == [80, 80]
+    assert layers["method"] == "knn"
+
+
+def test_topology_layers_plain_rips(tmp_path):
+    out = tmp_path / "result.json"
+    options = ["--layers", "--method", "rips", "--scale", "0.5", "--max-points", "60"]
+    result = runner.invoke(app, ["topology", *FAST, *options, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    layers = json.loads(out.read_text())["layers"]
+    assert layers["method"] == "rips"
+    assert layers["scale"] == 0.5
+    assert layers["n_neighbors"] is None
 
 
 @pytest.mark.parametrize(
@@ -152,6 +164,7 @@ def test_topology_slice_kinds(tmp_path, options, dimension, description):
         (["--dataset", "digits", "--examples", "0,1,9999"], "index 9999 is out"),
         (["--dataset", "nosuchset"], "nosuchset"),
         (["--activation", "swish"], "unknown activation 'swish'"),
+        (["--layers", "--method", "alpha"], "unknown --method 'alpha'"),
     ],
 )
 def test_topology_bad_options_give_one_line(options, fragment):

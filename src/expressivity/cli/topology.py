@@ -29,6 +29,7 @@ from expressivity.topology import (
     slice_through_points,
     topology_through_layers,
 )
+from expressivity.topology.layers import METHODS
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +96,14 @@ def topology(
         "point cloud at the input and after every layer.",
     ),
     neighbors: int = typer.Option(14, help="k of the k-nearest-neighbour graph."),
-    hops: float = typer.Option(2.0, help="Rips scale in graph hops for --layers."),
+    method: str = typer.Option(
+        "knn",
+        help="Complex for --layers: knn (Vietoris-Rips of the hop distance on the "
+        "k-nearest-neighbour graph) or rips (of the Euclidean distance).",
+    ),
+    scale: float = typer.Option(
+        2.0, help="Rips scale for --layers: graph hops (knn) or a distance (rips)."
+    ),
     max_points: int = typer.Option(500, help="Points per class for --layers."),
     widths: str | None = typer.Option(
         None, help=common.WIDTHS_HELP + " Default: 16,16 and one output per class."
@@ -124,6 +132,8 @@ def topology(
     """
     resolutions = _parse_resolutions(resolution)
     _check_options(slice_kind, dimension, margin, threshold, construction)
+    if method not in METHODS:
+        common.fail(f"unknown --method {method!r}; use knn or rips")
     with common.clear_errors():
         data = _load(dataset, data_dir)
     n_classes = max(len(data.class_names), 2)
@@ -173,8 +183,9 @@ def topology(
                     data.features,
                     data.labels,
                     class_names=data.class_names,
+                    method=method,
                     n_neighbors=neighbors,
-                    scale=hops,
+                    scale=scale,
                     max_points=max_points,
                     seed=seed,
                 )
@@ -253,9 +264,12 @@ def _format_bound(bound) -> str:
 
 
 def _layers_table(result) -> Table:
+    if result.method == "knn":
+        complex_ = f"k-NN graph, k = {result.n_neighbors}, {result.scale:g} hops"
+    else:
+        complex_ = f"Vietoris-Rips at distance {result.scale:g}"
     table = Table(
-        title="Betti numbers of each class's data through the layers "
-        f"({result.method}, k = {result.n_neighbors}, scale {result.scale:g} hops)"
+        title=f"Betti numbers of each class's data through the layers ({complex_})"
     )
     table.add_column("layer")
     for name, count in zip(result.class_names, result.n_points, strict=True):
