@@ -20,7 +20,7 @@ from expressivity.models import (
 )
 
 # A quadratic network 64-16-10 trained with Adam reaches about 0.95 test
-# accuracy on the digits in 10 epochs; the test asks for 0.9.
+# accuracy on the digits in 10 epochs; the test requires 0.9.
 TRAINED = {
     "name": "digits-quadratic",
     "dataset": "digits",

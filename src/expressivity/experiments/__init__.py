@@ -3,7 +3,8 @@
 A YAML config names a dataset, a network (or a training recipe), paths and
 measurements; ``grid`` turns it into a sweep. ``run_sweep`` runs the sweep on
 a process pool or a Dask cluster and stores each result in SQLite as it
-arrives. ``write_report`` turns the database into an HTML page of figures.
+arrives. ``expressivity.experiments.report.write_report`` turns the
+database into an HTML page of figures.
 """
 
 from expressivity.experiments.config import (

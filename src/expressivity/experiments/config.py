@@ -152,7 +152,7 @@ class TrainingConfig(_Strict):
 
 
 class PathsConfig(_Strict):
-    """Which input paths to measure along.
+    """Input paths to measure along.
 
     ``circle``, ``ellipse`` and ``line`` pass through two examples of
     different classes; ``polyline`` is closed through ``n_points`` examples.
@@ -365,7 +365,7 @@ def _validate(model: type[BaseModel], payload: Any, label: str) -> Any:
 
 
 def describe_errors(error: ValidationError) -> str:
-    """One line per pydantic error: the dotted field, the problem, the value."""
+    """Format each pydantic error as the dotted field, the problem and the value."""
     lines = []
     for item in error.errors():
         field = ".".join(str(part) for part in item["loc"]) or "config"

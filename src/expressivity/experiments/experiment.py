@@ -1,8 +1,9 @@
 """Run one experiment: build the data, network and paths, train, measure.
 
-``run_experiment`` never raises for a failure of the experiment itself: it
-returns an ``ExperimentResult`` with status ``failed`` and the error, so that
-one bad grid point is recorded and the sweep goes on. Results are plain
+``run_experiment`` catches any exception raised while the experiment runs
+(loading data, building, training, measuring) and returns an
+``ExperimentResult`` with status ``failed`` and the error, so that one bad
+grid point is recorded and the sweep goes on. Results are plain
 dataclasses of numbers, strings and NumPy arrays, cheap to send from a worker
 process or a Dask worker back to the driver.
 """
@@ -202,7 +203,7 @@ def _run(config: ExperimentConfig, result: ExperimentResult, checkpoint_dir) -> 
         normalize=recipe.normalize_inputs,
         dtype=dtype,
     )
-    # Paths and slices live in the standardised input space the network sees.
+    # Paths and slices live in the standardised input space the network receives.
     inputs = split.transform(features.to(dtype)).to(torch.float64)
     paths = build_paths(inputs, dataset.labels, config.paths, config.seed)
     folder = None
@@ -320,11 +321,13 @@ def measure_network(
     """Append the configured measurements of ``network`` at ``epoch`` to ``result``."""
     from expressivity.experiments import measurements
 
-    wanted = config.measurements
+    requested = config.measurements
     for index, path in enumerate(paths):
-        if wanted.length:
-            measurements.length_and_bounds(network, path, wanted, result, epoch, index)
-        if wanted.certified:
+        if requested.length:
+            measurements.length_and_bounds(
+                network, path, requested, result, epoch, index
+            )
+        if requested.certified:
             measurements.certified_bounds(network, path, result, epoch, index)
-    if wanted.topology:
+    if requested.topology:
         measurements.slice_topology(network, features, dataset, config, result, epoch)

@@ -31,7 +31,7 @@ LENGTH_FIELDS = ("length", "energy", "growth", "layer_ratio", "polyline", "chord
 def length_and_bounds(
     network: FullyConnected,
     path: Path,
-    wanted: MeasurementsConfig,
+    requested: MeasurementsConfig,
     result: ExperimentResult,
     epoch: int,
     path_index: int,
@@ -42,9 +42,9 @@ def length_and_bounds(
     measurement = measure(
         network,
         path,
-        rtol=wanted.rtol,
-        bounds=wanted.bounds,
-        n_samples=wanted.samples,
+        rtol=requested.rtol,
+        bounds=requested.bounds,
+        n_samples=requested.samples,
     )
     lengths = measurement.lengths
     for layer in lengths.layers:

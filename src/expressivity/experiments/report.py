@@ -77,7 +77,7 @@ def write_report(database: str | Path, out_dir: str | Path) -> Report:
     Raises
     ------
     ConfigurationError
-        If the database does not exist or holds no experiments.
+        If the database does not exist or contains no experiments.
     """
     database = Path(database)
     if not database.is_file():

@@ -234,7 +234,7 @@ class ResultStore:
         return experiment_id
 
     def experiments(self, status: str | None = None) -> list[ExperimentRecord]:
-        """All experiments (or those with ``status``) in insertion order."""
+        """Return all experiments (or those with ``status``) in insertion order."""
         query = (
             "SELECT id, config_hash, sweep, config, status, error, started_at,"
             " finished_at, duration_s, worker, versions FROM experiments"

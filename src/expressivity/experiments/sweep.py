@@ -2,7 +2,7 @@
 
 Workers run ``run_experiment`` and send the results back; the driver alone
 writes them to the results store, each as it arrives, so the database never
-sees concurrent writers. Experiments already finished in the database are
+has concurrent writers. Experiments already finished in the database are
 skipped, which makes a rerun resume an interrupted sweep.
 """
 
