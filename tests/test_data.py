@@ -120,6 +120,7 @@ def test_digits_matches_sklearn():
     assert data.features.dtype == torch.float64
     assert torch.equal(data.labels, torch.as_tensor(reference.target))
     np.testing.assert_allclose(data.features.numpy(), reference.data / 16.0)
+    assert data.provenance["sha256"] == {}
 
 
 def test_mnist_test_split_known_values():

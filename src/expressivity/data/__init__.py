@@ -76,6 +76,9 @@ def load_dataset(
     -------
     Dataset
         Features of shape (n_examples, n_features) in float64, int64 labels.
+        ``provenance["files"]`` lists the files read and
+        ``provenance["sha256"]`` their checksums, keyed by path in the set's
+        folder (empty for bundled and generated sets).
 
     Raises
     ------
@@ -112,10 +115,11 @@ def load_dataset(
         ) from None
     dataset.provenance.setdefault("dataset", name)
     dataset.provenance.setdefault("split", split)
-    if folder is not None:
-        dataset.provenance["sha256"] = files_read_checksums(
-            info, folder, dataset.provenance.get("files", [])
-        )
+    dataset.provenance["sha256"] = (
+        {}
+        if folder is None
+        else files_read_checksums(info, folder, dataset.provenance.get("files", []))
+    )
     logger.info("loaded %s split %s: %d examples", name, split, len(dataset))
     return dataset
 
