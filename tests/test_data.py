@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from expressivity.data import (
     data_root,
@@ -200,6 +202,17 @@ def test_fashion_mnist_idx_pair(tmp_path, fashion_images, gzipped):
     assert data.class_names[9] == "Ankle boot"
     expected = images.reshape(3, -1) / 255.0
     np.testing.assert_array_equal(data.features.numpy(), expected)
+
+
+@given(
+    shape=st.tuples(st.integers(0, 5), st.integers(1, 6), st.integers(1, 6)),
+    seed=st.integers(0, 2**16),
+)
+def test_idx_round_trip(tmp_path_factory, shape, seed):
+    images = np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+    path = tmp_path_factory.mktemp("idx") / "images.gz"
+    path.write_bytes(gzip.compress(_idx_bytes(IMAGES_MAGIC, images)))
+    np.testing.assert_array_equal(read_idx(path, IMAGES_MAGIC), images)
 
 
 def test_idx_wrong_magic_rejected(tmp_path, fashion_images):

@@ -13,11 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from expressivity.data import get_info, load_dataset, natural_path
 from expressivity.data.graph import RestrictedUnpickler, normalised_adjacency
 from expressivity.data.text import hashed_tfidf, read_tokens
 from expressivity.data.timeseries import read_ts
+from expressivity.data.trajectories import sliding_windows
 from expressivity.errors import ConfigurationError
 
 
@@ -440,6 +443,23 @@ def test_series_windows():
     assert limited.path.points.shape == (3, 30)
     with pytest.raises(ConfigurationError, match="window=151 is invalid"):
         natural_path(data, "windows", window=151)
+
+
+@given(
+    length=st.integers(1, 40),
+    n_dimensions=st.integers(1, 3),
+    window=st.integers(1, 40),
+    stride=st.integers(1, 10),
+)
+def test_sliding_windows_are_slices(length, n_dimensions, window, stride):
+    assume(window <= length)
+    signal = np.arange(n_dimensions * length, dtype=float).reshape(n_dimensions, -1)
+    windows = sliding_windows(signal, window, stride)
+    assert windows.shape == ((length - window) // stride + 1, n_dimensions * window)
+    for index, row in enumerate(windows):
+        start = index * stride
+        expected = signal[:, start : start + window].reshape(-1)
+        np.testing.assert_array_equal(row, expected)
 
 
 def test_audio_windows_in_feature_space():
