@@ -39,7 +39,7 @@ def read_idx(path: Path, expected_magic: int) -> np.ndarray:
     Raises
     ------
     ConfigurationError
-        If the magic number differs from ``expected_magic``, or the file holds
+        If the magic number differs from ``expected_magic``, or the file contains
         fewer or more bytes than its header declares.
     """
     opener = gzip.open if path.suffix == ".gz" else open

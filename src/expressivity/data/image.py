@@ -68,8 +68,8 @@ def load_mnist(
         )
     if images.shape[0] != labels.shape[0]:
         raise ConfigurationError(
-            f"{images_path.name} holds {images.shape[0]} images but "
-            f"{labels_path.name} holds {labels.shape[0]} labels; the pair must "
+            f"{images_path.name} contains {images.shape[0]} images but "
+            f"{labels_path.name} contains {labels.shape[0]} labels; the pair must "
             "come from the same split"
         )
     if labels.size and labels.max() >= len(info.class_names):
