@@ -89,6 +89,7 @@ def test_hash_depends_on_every_field():
         (("count: 2", "count: 0"), ["paths.count"]),
         (("kind: circle", "kind: spiral"), ["paths.kind", "'polyline'"]),
         (("dataset: digits", "datset: digits"), ["datset", "unknown field"]),
+        (("dataset: digits", "dataset: digitz"), ["field dataset", "mnist"]),
     ],
 )
 def test_invalid_field_is_named(tmp_path, edit, fragments):

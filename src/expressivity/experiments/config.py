@@ -30,7 +30,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from expressivity.errors import ConfigurationError
 from expressivity.models import ACTIVATION_NAMES, INIT_SCHEMES
@@ -207,6 +214,18 @@ class ExperimentConfig(_Strict):
     paths: PathsConfig = Field(default_factory=PathsConfig)
     measurements: MeasurementsConfig = Field(default_factory=MeasurementsConfig)
     seed: int = Field(default=0, ge=0)
+
+    @field_validator("dataset")
+    @classmethod
+    def _check_dataset(cls, name: str) -> str:
+        try:
+            from expressivity.data import dataset_names
+        except ImportError:
+            return name
+        names = dataset_names()
+        if name not in names:
+            raise ValueError(f"unknown dataset; use one of {', '.join(names)}")
+        return name
 
     def config_hash(self) -> str:
         """SHA-256 of the canonical JSON of the config: the experiment's key."""
