@@ -95,6 +95,18 @@ def test_datasets_verify_without_copy(tmp_path):
     assert "no files to verify" in bundled.output
 
 
+def test_datasets_download_bundled_and_offline(tmp_path):
+    bundled = runner.invoke(app, ["datasets", "download", "karate"])
+    assert bundled.exit_code == 0
+    assert "nothing to download" in bundled.output
+    blocked = runner.invoke(
+        app, ["datasets", "download", "mnist", "--data-dir", str(tmp_path)]
+    )
+    assert blocked.exit_code == 2
+    assert "downloads are disabled by EXPRESSIVITY_OFFLINE" in blocked.output
+    assert not (tmp_path / "image").exists()
+
+
 FAST = ["--samples", "9", "--tolerance", "1e-4", "--widths", "8,3", "--no-bounds"]
 
 

@@ -169,6 +169,9 @@ def download_command(
     with common.clear_errors():
         info = get_info(name)
         root = data_root(data_dir)
+        if info.bundled:
+            typer.echo(f"{name}: bundled or generated, nothing to download")
+            return
         written = download_dataset(info, root, base_url=base_url)
     for path in written:
         typer.echo(f"downloaded {path}")
