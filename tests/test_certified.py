@@ -353,6 +353,22 @@ def test_model_without_chain_rejected():
         certified_lengths(Residual(), line)
 
 
+def test_chunked_evaluation_within_budget(monkeypatch):
+    network = build_network(NetworkSpec((3, 6, 2), activation="tanh", seed=9))
+    path = EllipseArc(torch.zeros(3), torch.ones(3), torch.tensor([1.0, -1.0, 0.0]))
+    whole = certified_lengths(network, path, gap=1e-5)
+    monkeypatch.setattr("expressivity.certified.segments._CHUNK_ENTRIES", 1)
+    chunked = certified_lengths(network, path, gap=1e-5)
+    # The same gaps lead to the same partition, whatever the chunk size.
+    assert chunked.n_segments == whole.n_segments
+    assert chunked.get(2).lower == pytest.approx(whole.get(2).lower, rel=1e-12)
+    assert chunked.get(2).upper == pytest.approx(whole.get(2).upper, rel=1e-12)
+
+    limited = certified_lengths(network, path, gap=1e-9, max_evaluations=500)
+    assert limited.n_evaluations <= 500
+    assert not limited.converged
+
+
 def test_budget_exhausted_reports_gap_reached():
     network, path = _default_example()
     result = certified_lengths(network, path, gap=1e-8, max_evaluations=300)

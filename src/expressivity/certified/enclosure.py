@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from expressivity.certified.interval import ROUNDING
+from expressivity.certified.interval import ROUNDING, gamma, round_down, round_up
 from expressivity.certified.path_enclosure import check_supported
 from expressivity.certified.segments import SegmentBounds, bound_segments
 from expressivity.certified.taylor import ChainWeights
@@ -204,9 +204,9 @@ def certified_lengths(
         )
         if max(gaps) <= gap:
             break
-        # Each split propagates two segments, two centres and at most three
-        # end points (shared end points are propagated once).
-        affordable = (max_evaluations - n_evaluations) // 7
+        # Each split propagates two segments, two centres and at most four
+        # end points (an end point shared within a chunk is propagated once).
+        affordable = (max_evaluations - n_evaluations) // 8
         if affordable <= 0:
             break
         selected = _select(bounds, best, gap, affordable)
@@ -254,8 +254,6 @@ class _Totals:
 def _sums(bounds: SegmentBounds):
     # Sums of non-negative terms: the rounding of a sum of n terms is at most
     # gamma_n times the sum, absorbed by a relative widening of n ulps.
-    from expressivity.certified.interval import gamma, round_down, round_up
-
     n = bounds.length_lower.shape[1]
     down, up = 1.0 - gamma(n + 1), 1.0 + gamma(n + 1)
     return (
@@ -296,8 +294,9 @@ def _split(chain, path, t0, t1, bounds: SegmentBounds, selected: torch.Tensor):
     keep = torch.ones(t0.numel(), dtype=torch.bool)
     keep[selected] = False
     middle = (t0[selected] + t1[selected]) * 0.5
-    new_t0 = torch.cat([t0[selected], middle])
-    new_t1 = torch.cat([middle, t1[selected]])
+    # Children side by side, so that their shared end point is evaluated once.
+    new_t0 = torch.stack([t0[selected], middle], dim=1).flatten()
+    new_t1 = torch.stack([middle, t1[selected]], dim=1).flatten()
     new_bounds = bound_segments(chain, path, new_t0, new_t1)
 
     merged_t0 = torch.cat([t0[keep], new_t0])

@@ -118,7 +118,8 @@ def bound_segments(
     power_iterations
         Collatz-Wielandt iterations of the elementwise Jacobian bound.
     """
-    rows = max(1, _CHUNK_ENTRIES // (sum(chain.widths) * 16))
+    # An even chunk size keeps the two children of a split in one chunk.
+    rows = max(2, _CHUNK_ENTRIES // (sum(chain.widths) * 32) * 2)
     parts = [
         _bound_chunk(chain, path, a, b, power_iterations)
         for a, b in zip(torch.split(t0, rows), torch.split(t1, rows), strict=True)
