@@ -176,3 +176,32 @@ def test_circle_through_digits_length(generator):
     network = build_network(NetworkSpec((64, 32, 10), activation="quadratic"))
     result = trajectory_lengths(network, circle)
     assert result.input_length == pytest.approx(circle.exact_length(), rel=1e-9)
+
+
+def test_narrow_ramp_between_nodes_is_found():
+    # hardtanh(k (x - c)) moves only for |x - c| < 1 / k, from -1 to 1. With
+    # that window inside the gap between two neighbouring Kronrod nodes of the
+    # first partition, every layer has zero speed at every node, both rules
+    # agree on zero and the error estimate is zero. Only the polyline check
+    # can reveal the missed length 2.
+    from expressivity.length.quadrature import NODES
+
+    first_piece = 0.25 * (NODES + 1) / 2
+    gaps = first_piece[1:] - first_piece[:-1]
+    widest = int(torch.argmax(gaps))
+    centre = float(first_piece[widest] + gaps[widest] / 2)
+    slope = 8.0 / float(gaps[widest])
+    model = nn.Sequential(nn.Linear(1, 1), nn.Hardtanh(), nn.Linear(1, 1)).double()
+    with torch.no_grad():
+        model[0].weight.fill_(slope)
+        model[0].bias.fill_(-slope * centre)
+        model[2].weight.fill_(1.0)
+        model[2].bias.zero_()
+    path = LineSegment(
+        torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64)
+    )
+
+    result = trajectory_lengths(model, path, rtol=1e-8)
+
+    assert result.output_length == pytest.approx(2.0, rel=1e-6)
+    assert result.layers[-1].polyline <= result.output_length * (1 + 1e-8)

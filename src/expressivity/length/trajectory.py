@@ -155,6 +155,32 @@ def trajectory_lengths(
         integrand, path.breakpoints, rtol=rtol, max_evaluations=max_evaluations
     )
     n_rows = len(layered.names) + 1
+    polyline, polyline_energy, chord = polyline_lengths(
+        layered, path, n_polyline_points
+    )
+
+    # A polyline is never longer than the curve, so a polyline above the
+    # quadrature value means that the Gauss-Kronrod nodes missed a feature of
+    # the speed (a narrow bump between two kinks of a ReLU or hard tanh unit
+    # gives the same wrong value at both orders, hence a zero error estimate).
+    # Integrating again from the polyline's partition puts nodes in every
+    # polyline piece.
+    if _misses_polyline(quadrature.values[:n_rows], polyline, rtol):
+        logger.warning(
+            "quadrature fell below the polyline lower bound; integrating again "
+            "from the %d-point polyline partition",
+            n_polyline_points,
+        )
+        previous = quadrature.n_evaluations
+        quadrature = integrate(
+            integrand,
+            polyline_parameters(path, n_polyline_points).tolist(),
+            rtol=rtol,
+            initial_pieces=1,
+            max_evaluations=max_evaluations,
+        )
+        quadrature.n_evaluations += previous
+
     lengths = quadrature.values[:n_rows]
     energies = quadrature.values[n_rows:]
     length_errors = quadrature.errors[:n_rows]
@@ -163,10 +189,6 @@ def trajectory_lengths(
         "quadrature: %d evaluations, %d intervals",
         quadrature.n_evaluations,
         quadrature.n_intervals,
-    )
-
-    polyline, polyline_energy, chord = polyline_lengths(
-        layered, path, n_polyline_points
     )
 
     names = ["input", *layered.names]
@@ -236,6 +258,14 @@ def polyline_parameters(path: Path, n_points: int) -> torch.Tensor:
         for lo, hi in zip(edges[:-1], edges[1:], strict=True)
     ]
     return torch.cat([*pieces, torch.tensor([edges[-1]], dtype=torch.float64)])
+
+
+def _misses_polyline(
+    lengths: torch.Tensor, polyline: torch.Tensor, rtol: float
+) -> bool:
+    """Whether some layer's polyline exceeds its quadrature length beyond rtol."""
+    slack = 2 * rtol * lengths.abs() + 1e-12 * lengths.abs().max()
+    return bool(torch.any(polyline.to(lengths.dtype) > lengths + slack))
 
 
 def _ratio(numerator: float, denominator: float) -> float:
