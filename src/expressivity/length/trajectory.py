@@ -263,7 +263,7 @@ def polyline_parameters(path: Path, n_points: int) -> torch.Tensor:
 def _misses_polyline(
     lengths: torch.Tensor, polyline: torch.Tensor, rtol: float
 ) -> bool:
-    """Whether some layer's polyline exceeds its quadrature length beyond rtol."""
+    """Check whether some layer's polyline exceeds its quadrature length."""
     slack = 2 * rtol * lengths.abs() + 1e-12 * lengths.abs().max()
     return bool(torch.any(polyline.to(lengths.dtype) > lengths + slack))
 
