@@ -332,3 +332,18 @@ def test_stage_widths_flatten_channels():
         (3,),
     ]
     assert math.prod(chain.input_shape) == 36
+
+
+def test_discovery_failure_keeps_jacobian_figures(monkeypatch):
+    import expressivity.models.discovery as discovery
+
+    def broken(model, input_shape=None):
+        raise RuntimeError("unexpected graph")
+
+    monkeypatch.setattr(discovery, "discover_chain", broken)
+    model = nn.Sequential(nn.Unflatten(1, (1, 3)), nn.Conv1d(1, 1, 2)).double()
+    layered = LayeredModel(model)
+    assert layered.operator_chain is None
+    assert "RuntimeError: unexpected graph" in layered.chain_reason
+    x = torch.randn(2, 3, dtype=torch.float64)
+    assert torch.allclose(layered.outputs(x)[0], model(x).reshape(2, -1))

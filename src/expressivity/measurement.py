@@ -59,7 +59,7 @@ class Measurement:
 
 
 def measure(
-    model: nn.Module,
+    model: nn.Module | LayeredModel,
     path: Path,
     *,
     rtol: float = 1e-6,
@@ -91,7 +91,7 @@ def measure(
     network_description
         JSON-ready description of the network to store with the result.
     """
-    layered = LayeredModel(model)
+    layered = model if isinstance(model, LayeredModel) else LayeredModel(model)
     logger.info("measuring lengths through %d layers", len(layered.names))
     lengths = trajectory_lengths(
         layered, path, rtol=rtol, n_polyline_points=n_polyline_points

@@ -94,6 +94,22 @@ def run(
     ),
     certified: bool = typer.Option(False, "--certified", help=CERTIFIED_HELP),
     gap: float = typer.Option(1e-3, help=GAP_HELP),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        help="Measure the model that module:factory builds (importable, called "
+        "with no argument) instead of a fully connected network, e.g. "
+        "expressivity.models.zoo:mnist_cnn.",
+    ),
+    state_dict: FilePath | None = typer.Option(
+        None, "--state-dict", help="Weights of --model: a .safetensors state dict."
+    ),
+    input_shape: str | None = typer.Option(
+        None,
+        "--input-shape",
+        help="Shape of one example as --model takes it, comma-separated (e.g. "
+        "1,8,8); the flat path points are reshaped to it. Default: flat inputs.",
+    ),
 ) -> None:
     """Measure the length of a path after every layer and evaluate every bound.
 
@@ -113,35 +129,43 @@ def run(
         path, chosen = _build_path(
             data, path_kind, examples, n_points, random_path, seed, window, stride
         )
-    # A natural path may live in another space than the examples (windows of
-    # a time series), so the input width is the path's dimension.
-    network = common.network_from_options(
-        input_dim=path.dim,
-        widths=widths,
-        activation=activation,
-        coefficients=coefficients,
-        bias=bias,
-        init=init,
-        sigma_w=sigma_w,
-        sigma_b=sigma_b,
-        seed=seed,
-        dtype=dtype,
-        weights=weights,
-    )
+    if model is not None:
+        network, description = _user_model(
+            model, state_dict, input_shape, dtype, path.dim
+        )
+        description.update({"dataset": data.name, "examples": chosen})
+    elif state_dict is not None or input_shape is not None:
+        common.fail("--state-dict and --input-shape apply only with --model")
+    else:
+        # A natural path may live in another space than the examples (windows of
+        # a time series), so the input width is the path's dimension.
+        network = common.network_from_options(
+            input_dim=path.dim,
+            widths=widths,
+            activation=activation,
+            coefficients=coefficients,
+            bias=bias,
+            init=init,
+            sigma_w=sigma_w,
+            sigma_b=sigma_b,
+            seed=seed,
+            dtype=dtype,
+            weights=weights,
+        )
 
-    description = {
-        "widths": network.widths,
-        "activation": network.activation.activation.to_dict(),
-        "init": init,
-        "sigma_w": sigma_w,
-        "sigma_b": sigma_b,
-        "bias": bias,
-        "seed": seed,
-        "dtype": dtype,
-        "weights": str(weights) if weights else None,
-        "dataset": data.name,
-        "examples": chosen,
-    }
+        description = {
+            "widths": network.widths,
+            "activation": network.activation.activation.to_dict(),
+            "init": init,
+            "sigma_w": sigma_w,
+            "sigma_b": sigma_b,
+            "bias": bias,
+            "seed": seed,
+            "dtype": dtype,
+            "weights": str(weights) if weights else None,
+            "dataset": data.name,
+            "examples": chosen,
+        }
     # Rich falls back to 80 columns when output is not a terminal, which
     # truncates the bound columns; 150 fits the table.
     console = Console(width=max(Console().width, 190 if certified else 150))
@@ -182,6 +206,38 @@ def run(
         common.write_json(payload, json_path)
     if bounds_error:
         common.fail(f"bounds not evaluated: {bounds_error}", code=1)
+
+
+def _user_model(spec, state_dict, input_shape, dtype, n_inputs):
+    """Build --model with its --state-dict, and its JSON description."""
+    from expressivity.models.factory import user_network
+
+    shape = None
+    if input_shape is not None:
+        try:
+            shape = tuple(int(part) for part in input_shape.split(",") if part.strip())
+        except ValueError:
+            shape = ()
+        if not shape or min(shape) < 1:
+            common.fail(
+                f"--input-shape {input_shape!r} is invalid; give positive integers "
+                "separated by commas, e.g. 1,8,8"
+            )
+    with common.clear_errors():
+        network = user_network(
+            spec, state_dict, input_shape=shape, dtype=dtype, n_inputs=n_inputs
+        )
+    description = {
+        "model": spec,
+        "type": type(network.model).__name__,
+        "state_dict": str(state_dict) if state_dict else None,
+        "input_shape": list(shape) if shape else None,
+        "layers": network.names,
+        "widths": network.widths,
+        "dtype": dtype,
+        "product_bounds": network.chain_reason or "available",
+    }
+    return network, description
 
 
 def measure_bounds(network, path: Path, result: Measurement, samples: int):

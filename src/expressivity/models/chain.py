@@ -229,6 +229,13 @@ class LayeredModel:
                 self.chain_reason = ""
             except ChainUnavailable as discovery_error:
                 self.chain_reason = str(discovery_error)
+            except Exception as discovery_error:  # noqa: BLE001
+                # Lengths and Jacobian bounds need only the forward pass, so
+                # a module that breaks tracing still gets those figures.
+                self.chain_reason = (
+                    f"reading a chain off {type(model).__name__} failed "
+                    f"({type(discovery_error).__name__}: {discovery_error})"
+                )
 
         if self.chain is not None:
             self.names = [layer.name for layer in self.chain.layers]
@@ -254,7 +261,11 @@ class LayeredModel:
         if self.operator_chain is not None:
             return tuple(self.operator_chain.forward_all(x)[0])
         if self.input_shape is None:
-            return (self.model(x),)
+            output = self.model(x)
+            if output.ndim > x.ndim:
+                # Channels or spatial axes of a convolutional output.
+                output = output.reshape(*x.shape[:-1], -1)
+            return (output,)
         batch_shape = x.shape[:-1]
         output = self.model(x.reshape(-1, *self.input_shape))
         return (output.reshape(*batch_shape, -1),)
