@@ -38,8 +38,6 @@ from expressivity.paths import (
 
 logger = logging.getLogger(__name__)
 
-STATUSES = ("finished", "diverged", "failed")
-
 
 @dataclass(frozen=True)
 class MeasurementRow:
