@@ -1,7 +1,7 @@
 """Benchmark certified length enclosures against the core quadrature and AutoLip.
 
 For each example network and path, one adaptive refinement runs to the
-smallest target gap; its history gives the time and the interval
+smallest target gap. Its history gives the time and the interval
 evaluations at which the largest relative gap over the layers first fell
 to 1e-2, 1e-3 and 1e-4. Two baselines run in the same process:
 
@@ -61,7 +61,7 @@ def wide_example(activation: str):
 
 
 def first_reaching(history, target: float):
-    """The first refinement step whose largest gap is <= target, or None."""
+    """Return the first refinement step whose largest gap is <= target, or None."""
     for step in history:
         if max(step.gaps) <= target:
             return step
@@ -69,7 +69,7 @@ def first_reaching(history, target: float):
 
 
 def autolip_gap(network, path, lower: float) -> tuple[float, float]:
-    """log10 of U5 on the output length over the path's ball, and its gap."""
+    """Return log10 of U5 on the output length over the path's ball, and its gap."""
     radius = float(torch.linalg.vector_norm(path.a))
     bound = global_bounds(network, Ball(path.centre, radius))[-1]
     log10_upper = bound.log10_length_bound(path.exact_length())
@@ -115,7 +115,11 @@ def run_example(name: str, network, path, budget: int) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="Small budgets only.")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="Run with an evaluation budget of 4000 for the wide networks.",
+    )
     arguments = parser.parse_args()
     wide_budget = 4000 if arguments.quick else 60_000
 

@@ -70,7 +70,7 @@ class Enclosure:
     segments: int
 
     def contains(self, value: float, rtol: float = 0.0) -> bool:
-        """Whether value lies in [lower, upper], widened by rtol times value."""
+        """Return whether value lies in [lower, upper], widened by rtol times value."""
         slack = rtol * abs(value)
         return self.lower - slack <= value <= self.upper + slack
 
@@ -182,7 +182,7 @@ def certified_lengths(
     if chain.widths[0] != path.dim:
         raise ConfigurationError(
             f"the path has dimension {path.dim} but the network takes inputs of "
-            f"dimension {chain.widths[0]}"
+            f"dimension {chain.widths[0]}; build the path in the network's input space"
         )
 
     started = time.perf_counter()
@@ -252,8 +252,8 @@ class _Totals:
 
 
 def _sums(bounds: SegmentBounds):
-    # Sums of non-negative terms: the rounding of a sum of n terms is at most
-    # gamma_n times the sum, absorbed by a relative widening of n ulps.
+    # The rounding error of a sum of n non-negative terms is at most gamma_n
+    # times the sum, so the sums are widened by the factor 1 +- gamma_{n+1}.
     n = bounds.length_lower.shape[1]
     down, up = 1.0 - gamma(n + 1), 1.0 + gamma(n + 1)
     return (
