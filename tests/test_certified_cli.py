@@ -61,3 +61,12 @@ def test_run_certified_invalid_gap():
     result = runner.invoke(app, ["run", "--certified", "--gap", "0"])
     assert result.exit_code == 2
     assert "error: --gap 0.0 is invalid" in result.output
+
+
+def test_run_certified_model_without_chain():
+    result = runner.invoke(
+        app,
+        ["run", "--certified", "--no-bounds", "--model", "torch.nn:Identity", *FAST],
+    )
+    assert result.exit_code == 2
+    assert "error: certified bounds need a chain of Linear layers" in result.output

@@ -191,8 +191,9 @@ def run(
     report = None
     if certified:
         try:
-            with common.clear_errors():
-                report = measure_certified(network, path, gap)
+            report = measure_certified(network, path, gap)
+        except ConfigurationError as error:
+            common.fail(str(error))
         except NumericalError as error:
             common.fail(f"certified bounds not evaluated: {error}", code=1)
 
