@@ -3,7 +3,7 @@
 The same sweep (16 random quadratic networks on the 8x8 digits, two circles
 each, lengths and every bound) runs into a fresh database with a local pool
 of 1 worker, then of 2 workers, alternating ``--repeat`` times so that a
-change in machine load hits both; the fastest run of each is reported:
+change in machine load hits both. The fastest run of each is reported:
 
 * speed-up: wall time with 1 worker / wall time with 2 workers;
 * store overhead per experiment: seconds the driver spent writing results

@@ -330,7 +330,7 @@ def load_config(source: str | Path | dict) -> SweepConfig:
     ------
     ConfigurationError
         If the file is missing or not YAML, its top level is not a mapping,
-        or a field is invalid; the message names the field and the allowed
+        or a field is invalid. The message names the field and the allowed
         values.
     """
     label = "config"

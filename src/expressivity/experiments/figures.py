@@ -1,6 +1,6 @@
 """Figures of a results database, drawn with matplotlib's object API.
 
-Every function takes the records it plots and returns a ``Figure``; nothing
+Every function takes the records it plots and returns a ``Figure``. Nothing
 touches pyplot's global state or rcParams, so figures can be drawn in any
 process without a display.
 """
@@ -61,7 +61,7 @@ def growth_through_layers(series: dict[str, list[dict]]) -> Figure:
         (n_runs, n_layers): log10 growth of each seed and path) and
         ``bounds`` (name -> array of the same shape, NaN where missing).
         The median over runs is drawn as a line and the min-max spread as a
-        band; bounds are drawn as lighter bands for the deepest curve.
+        band. Bounds are drawn as lighter bands for the deepest curve.
     """
     figure, axes = _panels(len(series))
     for ax, (title, curves) in zip(axes, series.items(), strict=False):

@@ -167,7 +167,7 @@ def slice_topology(
     """Record Betti numbers per class on a plane through three examples.
 
     The plane passes through three examples of distinct classes drawn with
-    the experiment's seed; the region images and margin persistence diagrams
+    the experiment's seed. The region images and margin persistence diagrams
     of the finest resolution are stored as arrays.
     """
     from expressivity.experiments.experiment import (

@@ -1,6 +1,6 @@
 """Run the experiments of a sweep on a process pool or a Dask cluster.
 
-Workers run ``run_experiment`` and send the results back; the driver alone
+Workers run ``run_experiment`` and send the results back. The driver alone
 writes them to the results store, each as it arrives, so the database never
 has concurrent writers. Experiments already finished in the database are
 skipped, which makes a rerun resume an interrupted sweep.
