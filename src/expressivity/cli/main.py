@@ -30,6 +30,7 @@ def main(
 # Each command module registers itself on ``app`` when imported.
 from expressivity.cli import datasets as _datasets  # noqa: E402,F401
 from expressivity.cli import report as _report  # noqa: E402,F401
+from expressivity.cli import reproduce as _reproduce  # noqa: E402,F401
 from expressivity.cli import run as _run  # noqa: E402,F401
 from expressivity.cli import sweep as _sweep  # noqa: E402,F401
 from expressivity.cli import topology as _topology  # noqa: E402,F401
