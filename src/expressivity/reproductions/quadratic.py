@@ -200,6 +200,11 @@ def depth_profiles(
     deepest: dict[tuple, StoredCurve] = {}
     for curve in curves:
         network = curve.config.network
+        if not np.all(np.isfinite(curve.lengths)):
+            # NOTE: a stored length can be inf although the experiment
+            # finished without an error (seen for u^3, sigma_w = 4, depth 7).
+            failed = [*failed, (curve.config, "length overflowed float64")]
+            continue
         key = (
             activation_label(network.activation, tuple(network.coefficients)),
             network.sigma_w,
@@ -239,6 +244,19 @@ def bound_rows(profile: DepthProfile) -> list[VerdictRow]:
     for name in UPPER_BOUNDS:
         value = profile.bounds.get(name)
         if value is None:
+            continue
+        if not 0 < profile.output_length < math.inf:
+            rows.append(
+                VerdictRow(
+                    label=f"{profile.activation} sigma_w={profile.sigma_w:g} seed "
+                    f"{profile.seed}: {name} / L(output)",
+                    paper="must be >= 1 (upper bound)",
+                    tool=f"n/a: the output length is {profile.output_length:g} "
+                    "in float64",
+                    passed=None,
+                    tolerance="",
+                )
+            )
             continue
         ratio = value / profile.output_length
         rows.append(
