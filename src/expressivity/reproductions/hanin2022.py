@@ -155,7 +155,7 @@ def _input_dim(curve: StoredCurve) -> int:
 
 
 def depth_slope(layers: np.ndarray, mean_distortion: np.ndarray) -> float:
-    """Slope of ln(mean distortion) against depth, by least squares."""
+    """Return the least-squares slope of ln(mean distortion) against depth."""
     return fit_line(layers, np.log(mean_distortion)).slope
 
 

@@ -139,7 +139,7 @@ def activation_label(activation: str, coefficients: tuple[float, ...]) -> str:
 
 
 def doubly_log_slope(lengths: np.ndarray) -> float:
-    """Slope of ln ln(L_l / L_0) against l over layers with L_l / L_0 > e.
+    """Return the slope of ln ln(L_l / L_0) against l where L_l / L_0 > e.
 
     Returns NaN when fewer than two layers have grown by more than e.
     """
@@ -239,7 +239,7 @@ def depth_profiles(
 
 
 def bound_rows(profile: DepthProfile) -> list[VerdictRow]:
-    """Rows for U1..U4 on the output: each must hold; the ratio is the tightness."""
+    """Return rows of U1..U4 / L(output), the tightness; each ratio must be >= 1."""
     rows = []
     for name in UPPER_BOUNDS:
         value = profile.bounds.get(name)
@@ -273,7 +273,7 @@ def bound_rows(profile: DepthProfile) -> list[VerdictRow]:
 
 
 def growth_rows(profiles: list[DepthProfile]) -> list[VerdictRow]:
-    """One informational row per (activation, sigma_w): growth and its kind."""
+    """Return one informational row per (activation, sigma_w): growth and kind."""
     groups: dict[tuple, list[DepthProfile]] = defaultdict(list)
     for profile in profiles:
         groups[(profile.activation, profile.sigma_w)].append(profile)
@@ -343,7 +343,7 @@ def reproduce(options: RunOptions, sizes: Sizes) -> ReproductionReport:
 
 
 def certified_rows(sizes: Sizes, options: RunOptions) -> list[VerdictRow]:
-    """Certified enclosures of the output length for shallow networks, first seed."""
+    """Return rows of certified output-length enclosures (shallow, first seed)."""
     from expressivity.reproductions.certified_adapter import certified_enclosures
 
     rows = []
