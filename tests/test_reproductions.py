@@ -395,3 +395,20 @@ def test_unavailable_reproduction_names_reason():
     result = CliRunner().invoke(app, ["reproduce", "naitzat2020"])
     assert result.exit_code == 2
     assert "naitzat2020' is unavailable: not implemented yet" in result.output
+
+
+@pytest.mark.parametrize(
+    ("build", "expected"),
+    [
+        (lambda: raghu2017.sweeps(raghu2017.SMALL, "mnist", "small"), 128),
+        (lambda: raghu2017.sweeps(raghu2017.FULL, "mnist", "full"), 480),
+        (lambda: hanin2022.sweeps(hanin2022.SMALL, "small"), 24),
+        (lambda: hanin2022.sweeps(hanin2022.FULL, "full"), 100),
+        (lambda: quadratic.sweeps(quadratic.SMALL, "small"), 144),
+        (lambda: quadratic.sweeps(quadratic.FULL, "full"), 990),
+    ],
+)
+def test_grid_sizes_match_docs(build, expected):
+    configs = [config for sweep in build() for config in sweep.experiments()]
+    assert len(configs) == expected
+    assert len({config.config_hash() for config in configs}) == expected
