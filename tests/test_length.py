@@ -205,3 +205,22 @@ def test_narrow_ramp_between_nodes_is_found():
 
     assert result.output_length == pytest.approx(2.0, rel=1e-6)
     assert result.layers[-1].polyline <= result.output_length * (1 + 1e-8)
+
+
+def test_integral_overflow_names_layer():
+    # Entries of order 1e200 are finite in float64, but the sum of their
+    # squares inside the speed ||v|| and the energy integrand are not.
+    model = nn.Sequential(nn.Linear(2, 2), nn.Tanh(), nn.Linear(2, 2)).double()
+    with torch.no_grad():
+        model[0].weight.copy_(torch.eye(2, dtype=torch.float64))
+        model[0].bias.zero_()
+        model[2].weight.copy_(1e200 * torch.eye(2, dtype=torch.float64))
+        model[2].bias.zero_()
+    path = LineSegment(
+        torch.zeros(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)
+    )
+
+    with pytest.raises(NumericalError, match="length at layer 2") as caught:
+        trajectory_lengths(model, path)
+
+    assert caught.value.layer == 2

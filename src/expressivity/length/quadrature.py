@@ -130,7 +130,9 @@ def integrate(
         ``converged=False`` and, with ``warn``, a ``NumericalWarning`` is
         issued.
     warn
-        Whether to warn when the tolerance is not met.
+        Whether to warn when the tolerance is not met. A non-finite total
+        stops the integration at once, with ``converged=False`` and no
+        warning, so that the caller can name the component that overflowed.
 
     Notes
     -----
@@ -173,6 +175,12 @@ def integrate(
             total_error = total_error + done_errors
         target = torch.maximum(rtol * total.abs(), atol)
 
+        # Refinement cannot repair an overflow, so stop and let the caller
+        # report the non-finite component.
+        if not bool(torch.isfinite(total).all()):
+            converged = False
+            warn = False
+            break
         if bool(torch.all(total_error <= target)):
             converged = True
             break

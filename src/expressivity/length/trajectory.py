@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from expressivity.errors import ConfigurationError
+from expressivity.errors import ConfigurationError, NumericalError
 from expressivity.length.quadrature import integrate
 from expressivity.length.speed import layer_speeds, layer_values
 from expressivity.models import LayeredModel
@@ -183,6 +183,7 @@ def trajectory_lengths(
 
     lengths = quadrature.values[:n_rows]
     energies = quadrature.values[n_rows:]
+    _check_integrals_finite(lengths, energies, ["input", *layered.names])
     length_errors = quadrature.errors[:n_rows]
     energy_errors = quadrature.errors[n_rows:]
     logger.info(
@@ -258,6 +259,26 @@ def polyline_parameters(path: Path, n_points: int) -> torch.Tensor:
         for lo, hi in zip(edges[:-1], edges[1:], strict=True)
     ]
     return torch.cat([*pieces, torch.tensor([edges[-1]], dtype=torch.float64)])
+
+
+def _check_integrals_finite(
+    lengths: torch.Tensor, energies: torch.Tensor, names: list[str]
+) -> None:
+    """Raise NumericalError naming the first layer whose integral overflowed.
+
+    Finite speeds can still give an infinite integral: ||v|| overflows for
+    entries near the float64 maximum and the energy integrand ||v||^2 already
+    for speeds above about 1e154.
+    """
+    for index, (length, energy) in enumerate(zip(lengths, energies, strict=True)):
+        for quantity, value in (("length", length), ("energy", energy)):
+            if not bool(torch.isfinite(value)):
+                raise NumericalError(
+                    f"non-finite {quantity} at layer {index} ({names[index]}): "
+                    f"the integral overflowed to {float(value)}. Use float64 "
+                    "(--dtype float64), a smaller sigma_w, or a shorter path",
+                    layer=index,
+                )
 
 
 def _misses_polyline(

@@ -201,8 +201,8 @@ def depth_profiles(
     for curve in curves:
         network = curve.config.network
         if not np.all(np.isfinite(curve.lengths)):
-            # NOTE: a stored length can be inf although the experiment
-            # finished without an error (seen for u^3, sigma_w = 4, depth 7).
+            # Overflow of the length integral now fails the experiment, but
+            # a database written by an earlier version can hold inf lengths.
             failed = [*failed, (curve.config, "length overflowed float64")]
             continue
         key = (
