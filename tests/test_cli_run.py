@@ -99,6 +99,14 @@ def test_run_options(options):
         (["--path", "spiral"], "unknown --path 'spiral'"),
         (["--examples", "0,99999"], "example index 99999 is out of range"),
         (["--dataset", "nosuchset"], "nosuchset"),
+        (["--widths", "64,,10"], "a width is missing"),
+        (["--widths", ""], "a width is missing"),
+        (["--tolerance", "1e-16"], "below what float64 quadrature can resolve"),
+        (
+            ["--activation", "polynomial", "--coefficients", "1,nan"],
+            "invalid coefficient c_1 = nan",
+        ),
+        (["--data-dir", "/nonexistent/expressivity"], "is not a folder"),
     ],
 )
 def test_run_bad_options_give_one_line(options, fragment):
@@ -161,3 +169,7 @@ def test_run_float32_overflow_names_layer(tmp_path):
     assert "at layer" in lines[0]
     assert "float64" in lines[0]
     assert "inf" not in result.output.replace("info", "")
+    payload = json.loads(out.read_text())
+    assert payload["error"]["layer"] is not None
+    assert "non-finite" in payload["error"]["message"]
+    assert payload["network"]["dtype"] == "float32"

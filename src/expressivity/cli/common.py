@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,7 +39,14 @@ def clear_errors() -> Iterator[None]:
 def parse_widths(text: str) -> tuple[int, ...]:
     """Parse ``64,64,10`` (or ``64-64-10``) into a tuple of widths."""
     separator = "," if "," in text else "-"
-    parts = [p for p in text.replace(" ", "").split(separator) if p]
+    parts = text.replace(" ", "").split(separator)
+    if parts and not parts[-1] and len(parts) > 1:
+        parts = parts[:-1]  # a trailing separator, as in 64,64,
+    if not text.strip() or "" in parts:
+        fail(
+            f"invalid --widths {text!r}: a width is missing; give positive "
+            "integers separated by commas, for example 64,64,10"
+        )
     widths = []
     for part in parts:
         try:
@@ -62,12 +70,19 @@ def parse_coefficients(text: str | None) -> tuple[float, ...]:
     if not text:
         return ()
     try:
-        return tuple(float(p) for p in text.split(",") if p.strip())
+        coefficients = tuple(float(p) for p in text.split(",") if p.strip())
     except ValueError:
         fail(
             f"invalid --coefficients {text!r}; give numbers c_0,c_1,... "
             "separated by commas"
         )
+    for index, value in enumerate(coefficients):
+        if not math.isfinite(value):
+            fail(
+                f"invalid coefficient c_{index} = {value} in --coefficients "
+                f"{text!r}; every coefficient must be a finite number"
+            )
+    return coefficients
 
 
 def network_from_options(

@@ -28,6 +28,7 @@ from expressivity.cli.datasets import (
 )
 from expressivity.cli.main import app
 from expressivity.errors import ConfigurationError, NumericalError
+from expressivity.length.trajectory import MIN_RTOL
 from expressivity.measurement import Measurement, measure
 from expressivity.paths import (
     PATH_KINDS,
@@ -120,6 +121,11 @@ def run(
     _check_options(tolerance, samples, n_points, path_kind)
     if certified and not (math.isfinite(gap) and 0 < gap < 1):
         common.fail(f"--gap {gap} is invalid; give a relative gap in (0, 1), e.g. 1e-3")
+    if data_dir is not None and not data_dir.is_dir():
+        common.fail(
+            f"--data-dir {data_dir} is not a folder; give the folder that holds "
+            "the dataset, or omit it to use $EXPRESSIVITY_DATA or the cache"
+        )
     with common.clear_errors():
         from expressivity.data import load_dataset
 
@@ -178,6 +184,18 @@ def run(
             network_description=description,
         )
     except NumericalError as error:
+        if json_path is not None:
+            # Keep the run's description with the error, so that a sweep
+            # driven by these files records what failed and where.
+            common.write_json(
+                {
+                    "network": description,
+                    "path": path.describe(),
+                    "tolerance": tolerance,
+                    "error": {"message": str(error), "layer": error.layer},
+                },
+                json_path,
+            )
         common.fail(str(error), code=1)
 
     bounds_error = None
@@ -189,24 +207,31 @@ def run(
             bounds_error = str(error)
 
     report = None
+    certified_error = None
     if certified:
         try:
             report = measure_certified(network, path, gap)
         except ConfigurationError as error:
             common.fail(str(error))
         except NumericalError as error:
-            common.fail(f"certified bounds not evaluated: {error}", code=1)
+            certified_error = str(error)
 
+    # Lengths and bounds already computed are printed and written before a
+    # later failure is reported.
     print_tables(console, result, energy, report)
     if json_path is not None:
         payload = result.to_dict()
         if bounds_error:
             payload["bounds_error"] = bounds_error
+        if certified_error:
+            payload["certified_error"] = certified_error
         if report is not None:
             add_to_payload(payload, report)
         common.write_json(payload, json_path)
     if bounds_error:
         common.fail(f"bounds not evaluated: {bounds_error}", code=1)
+    if certified_error:
+        common.fail(f"certified bounds not evaluated: {certified_error}", code=1)
 
 
 def _user_model(spec, state_dict, input_shape, dtype, n_inputs):
@@ -253,6 +278,11 @@ def _check_options(tolerance: float, samples: int, n_points: int, kind: str) -> 
         common.fail(f"--tolerance {tolerance} is invalid; give a number > 0, e.g. 1e-6")
     if tolerance >= 1:
         common.fail(f"--tolerance {tolerance} is a relative tolerance and must be < 1")
+    if tolerance < MIN_RTOL:
+        common.fail(
+            f"--tolerance {tolerance} is below what float64 quadrature can "
+            f"resolve; give {MIN_RTOL:g} or more"
+        )
     if samples < 2:
         common.fail(f"--samples {samples} is invalid; give an integer >= 2")
     if n_points < 2:

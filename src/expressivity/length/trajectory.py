@@ -26,6 +26,11 @@ from expressivity.paths import Path
 
 logger = logging.getLogger(__name__)
 
+# Smallest relative tolerance accepted: the Gauss-Kronrod error estimate of a
+# float64 integrand stalls at a few hundred ulps (about 1e-14 relative), so a
+# smaller request only exhausts the evaluation budget.
+MIN_RTOL = 1e-14
+
 
 @dataclass
 class LayerLength:
@@ -140,8 +145,11 @@ def trajectory_lengths(
     """
     layered = model if isinstance(model, LayeredModel) else LayeredModel(model)
     _check_dimensions(layered, path)
-    if not rtol > 0:
-        raise ConfigurationError(f"tolerance must be > 0, got {rtol}")
+    if not rtol >= MIN_RTOL:
+        raise ConfigurationError(
+            f"tolerance {rtol} is invalid; give a relative tolerance of at least "
+            f"{MIN_RTOL:g}, the resolution of float64 quadrature"
+        )
     if n_polyline_points < 2:
         raise ConfigurationError(
             f"n_polyline_points must be >= 2, got {n_polyline_points}"
