@@ -62,7 +62,9 @@ def main() -> None:
     root = data_root()
 
     print(f"Python {platform.python_version()}, data root {root}")
-    print("| set | split | examples | features | load (s) | read + SHA-256 (s) | ratio |")
+    print(
+        "| set | split | examples | features | load (s) | read + SHA-256 (s) | ratio |"
+    )
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for name, split, max_examples, quick_examples in CASES:
         if get_info(name).locate(root) is None:

@@ -198,7 +198,7 @@ def main() -> None:
     print("\n| network | batches | evaluations | forward (s) | length (s) | ratio |")
     print("|---|---|---|---|---|---|")
     examples = {
-        "64-64x4-10 quadratic": default_example(),
+        "64-64x3-10 quadratic": default_example(),
         "784-256x6-10 tanh": wide_example(),
     }
     for label, (network, path) in examples.items():
