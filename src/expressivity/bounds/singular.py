@@ -102,6 +102,20 @@ def singular_profile(
         for k, jacobian in enumerate(jacobians):
             if not small[k]:
                 continue
+            if widths[k] < n_inputs:
+                # r is 0 because the rank is at most m < n, and only s is
+                # needed: s^2 is the largest eigenvalue of the m x m matrix
+                # J J^T, computed to an absolute error of about eps s^2, so s
+                # keeps a relative error of about eps at half the SVD's cost.
+                gram = jacobian @ jacobian.mT
+                largest = torch.linalg.eigvalsh(gram)[:, -1]
+                s_rows[k] = largest.clamp_min(0.0).sqrt()
+                r_rows[k] = torch.zeros(largest.shape[0], dtype=largest.dtype)
+                methods[k] = (
+                    "exact: dense jacobian (torch.func) and torch.linalg.eigvalsh "
+                    "of J J^T"
+                )
+                continue
             values = torch.linalg.svdvals(jacobian)
             s_rows[k] = values[:, 0]
             r_rows[k] = _nth_singular(values, n_inputs, widths[k])
