@@ -135,7 +135,8 @@ def test_run_weights_mismatched_shapes(tmp_path):
     assert result.exit_code != 0
     lines = _error_lines(result)
     assert len(lines) == 1
-    assert "W2" in lines[0] and "20 columns" in lines[0]
+    assert "W2" in lines[0]
+    assert "20 columns" in lines[0]
 
 
 def test_run_weights_wrong_input_dimension(tmp_path):

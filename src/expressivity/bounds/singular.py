@@ -45,7 +45,8 @@ class SingularProfile:
     n_inputs
         Input dimension n.
     exact
-        Per layer, whether s and r come from an exact SVD.
+        Per layer, whether s and r come from an exact decomposition of the
+        dense jacobian (SVD, or eigenvalues of J J^T where the layer narrows).
     methods
         Per layer, how s and r were computed.
     """

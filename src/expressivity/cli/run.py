@@ -400,8 +400,8 @@ def print_tables(
         for note in notes:
             console.print(f"[dim]{note}[/dim]")
         console.print(
-            "[dim]x exact (U1, L1 to rtol; singular values by "
-            f"{result.bounds.profile.methods[-1].split(':')[0]} SVD), e estimate "
+            "[dim]x exact (U1, L1 to rtol; singular values "
+            f"{_singular_method(result.bounds.profile)}), e estimate "
             f"(sampled sup/inf over {result.bounds.n_samples} points), c certified, "
             "n/a not applicable[/dim]"
         )
@@ -462,3 +462,10 @@ def _layer_table(
             )
         table.add_row(*row)
     return table
+
+
+def _singular_method(profile) -> str:
+    """Describe how the output layer's singular values were computed."""
+    if profile.exact[-1]:
+        return "exact, from the dense jacobian"
+    return "by power iteration"

@@ -24,6 +24,7 @@ from expressivity.experiments.experiment import (
     ExperimentResult,
     MeasurementRow,
     build_paths,
+    load_data_and_network,
     run_experiment,
 )
 from expressivity.experiments.store import (
@@ -62,6 +63,7 @@ __all__ = [
     "TrainingConfig",
     "TrainingResult",
     "build_paths",
+    "load_data_and_network",
     "expand_grid",
     "export_csv",
     "export_parquet",

@@ -163,7 +163,8 @@ def run_experiment(
     return result
 
 
-def _run(config: ExperimentConfig, result: ExperimentResult, checkpoint_dir) -> None:
+def load_data_and_network(config: ExperimentConfig):
+    """Load the experiment's dataset and build its untrained network."""
     from expressivity.data import load_dataset
 
     options = config.dataset_options
@@ -184,6 +185,11 @@ def _run(config: ExperimentConfig, result: ExperimentResult, checkpoint_dir) -> 
             dtype=config.network.dtype,
         )
     )
+    return dataset, network
+
+
+def _run(config: ExperimentConfig, result: ExperimentResult, checkpoint_dir) -> None:
+    dataset, network = load_data_and_network(config)
     dtype = network.linears[0].weight.dtype
     features = dataset.features.to(torch.float64)
 

@@ -169,8 +169,8 @@ def trajectory_lengths(
 
     # A polyline is never longer than the curve, so a polyline above the
     # quadrature value means that the Gauss-Kronrod nodes missed a feature of
-    # the speed (a narrow bump between two kinks of a ReLU or hard tanh unit
-    # gives the same wrong value at both orders, hence a zero error estimate).
+    # the speed. A narrow bump between two kinks of a ReLU or hard tanh unit
+    # gives the same wrong value at both orders, so its error estimate is zero.
     # Integrating again from the polyline's partition puts nodes in every
     # polyline piece.
     if _misses_polyline(quadrature.values[:n_rows], polyline, rtol):

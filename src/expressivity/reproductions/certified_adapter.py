@@ -26,8 +26,9 @@ from expressivity.experiments import (
     MeasurementRow,
     ResultStore,
     build_paths,
+    load_data_and_network,
 )
-from expressivity.models import FullyConnected, NetworkSpec, build_network
+from expressivity.models import FullyConnected
 from expressivity.paths import Path as CurvePath
 
 if TYPE_CHECKING:
@@ -52,26 +53,7 @@ class CertifiedOutcome:
 
 def network_and_path(config: ExperimentConfig) -> tuple[FullyConnected, CurvePath]:
     """Rebuild an untrained experiment's network and first path, as the runner does."""
-    from expressivity.data import load_dataset
-
-    options = config.dataset_options
-    dataset = load_dataset(
-        config.dataset, split=options.split, max_examples=options.max_examples
-    )
-    n_classes = len(dataset.class_names) if dataset.labels is not None else None
-    network = build_network(
-        NetworkSpec(
-            widths=config.network.layer_widths(dataset.n_features, n_classes),
-            activation=config.network.activation,
-            coefficients=tuple(config.network.coefficients),
-            bias=config.network.bias,
-            init=config.network.init,
-            sigma_w=config.network.sigma_w,
-            sigma_b=config.network.sigma_b,
-            seed=config.seed,
-            dtype=config.network.dtype,
-        )
-    )
+    dataset, network = load_data_and_network(config)
     features = dataset.features.to(torch.float64)
     paths = build_paths(features, dataset.labels, config.paths, config.seed)
     return network, paths[0]
