@@ -237,7 +237,9 @@ def print_topology(console: Console, result: SliceTopology) -> None:
         homology = topology.homology
         row = [topology.class_name, f"{100 * fractions[topology.class_index]:.1f}%"]
         row += [str(b) for b in homology.betti_in_box]
-        row.append(" ".join(str(b) for b in homology.betti_interior))
+        row.append(
+            " ".join("?" if b is None else str(b) for b in homology.betti_interior)
+        )
         if topology.robust is not None:
             row.append(" ".join(str(c) for c in topology.robust))
         row.append(
@@ -255,6 +257,8 @@ def print_topology(console: Console, result: SliceTopology) -> None:
         "(polynomial networks only). Resolutions "
         f"{', '.join(str(r) for r in result.convergence.resolutions)}.[/dim]"
     )
+    for note in result.notes:
+        console.print(f"[yellow]Note: {note}.[/yellow]")
 
 
 def _format_bound(bound) -> str:

@@ -14,9 +14,11 @@ from expressivity.topology.cubical import (
     PersistenceDiagram,
     RegionHomology,
     betti_from_diagram,
+    cripser_available,
     margin_persistence,
     region_homology,
 )
+from expressivity.topology.euler import betti_by_labelling
 from expressivity.topology.raster import Raster, rasterize
 from expressivity.topology.slices import AffineSlice
 
@@ -107,6 +109,9 @@ class SliceTopology:
         Cubical construction (``top`` or ``vertex``).
     threshold
         Persistence threshold for ``ClassTopology.robust``.
+    notes
+        What was not computed and why (persistence skipped on a grid too
+        large for a cubical complex, for example).
     """
 
     raster: Raster
@@ -114,6 +119,7 @@ class SliceTopology:
     convergence: Convergence
     construction: str
     threshold: float
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return {
@@ -123,6 +129,7 @@ class SliceTopology:
             "threshold": self.threshold,
             "classes": [c.to_dict() for c in self.classes],
             "convergence": self.convergence.to_dict(),
+            "notes": list(self.notes),
         }
 
 
@@ -142,6 +149,26 @@ def stable_resolution(
     return int(resolutions[start])
 
 
+# Largest cubical complex (2^d n^d cells for an n^d grid) handed to a
+# persistence backend by default. Measured on a 24 GiB machine: GUDHI peaked
+# at about 2 GiB for 2048^2 and 128^3 grids, at 3.6 GiB for 160^3, and grew
+# past 12 GiB at 256^3; CubicalRipser computed a 256^3 diagram in 2.6 GiB.
+MAX_COMPLEX_CELLS_GUDHI = 2**25
+MAX_COMPLEX_CELLS_CRIPSER = 2**28
+
+
+def default_max_complex_cells() -> int:
+    """Return the complex size above which Betti numbers come from labelling."""
+    if cripser_available():
+        return MAX_COMPLEX_CELLS_CRIPSER
+    return MAX_COMPLEX_CELLS_GUDHI
+
+
+def complex_cells(resolution: int, dimension: int) -> int:
+    """Return (2 n)^d, about the number of cells of the complex of an n^d grid."""
+    return (2 * resolution) ** dimension
+
+
 def analyze_slice(
     network: nn.Module,
     plane: AffineSlice,
@@ -151,6 +178,7 @@ def analyze_slice(
     threshold: float = 0.0,
     persistence: bool = True,
     class_names: Sequence[str] | None = None,
+    max_complex_cells: int | None = None,
 ) -> SliceTopology:
     """Rasterise ``network`` on ``plane`` at each resolution and compute topology.
 
@@ -168,18 +196,33 @@ def analyze_slice(
         Margin persistence above which a feature counts as robust.
     persistence
         Whether to compute the margin persistence diagrams.
+    max_complex_cells
+        Largest cubical complex (``complex_cells``) handed to the persistence
+        backend; None takes ``default_max_complex_cells()``. Larger
+        grids get their in-box Betti numbers from connected-component
+        labelling and the Euler characteristic (``topology.euler``), without
+        persistence diagrams and without the interior b1 of 3-D regions that
+        touch the box, and ``SliceTopology.notes`` records this.
 
     Notes
     -----
-    Rasterisation streams in chunks, but every class then gets a GUDHI
-    cubical complex of the whole grid. NOTE: measured on one machine, a
-    128^3 grid peaked at 2 GiB while a 256^3 grid grew past 12 GiB in the
-    first class's complex, so 3-D grids much above 128^3 may not fit in
-    memory.
+    Rasterisation streams in chunks; a cubical complex of the whole grid is
+    then built per class (by CubicalRipser when installed, else GUDHI; see
+    ``cubical_persistence``), up to ``max_complex_cells``.
     """
     resolutions = _check_resolutions(resolutions)
     if threshold < 0:
         raise ConfigurationError(f"persistence threshold must be >= 0, got {threshold}")
+
+    if max_complex_cells is None:
+        max_complex_cells = default_max_complex_cells()
+    if max_complex_cells < 1:
+        raise ConfigurationError(
+            f"max_complex_cells must be >= 1, got {max_complex_cells}"
+        )
+
+    def too_large(resolution: int) -> bool:
+        return complex_cells(resolution, plane.dimension) > max_complex_cells
 
     per_resolution: list[tuple[tuple[int, ...], ...]] = []
     for resolution in resolutions[:-1]:
@@ -189,7 +232,9 @@ def analyze_slice(
         # GUDHI than the padded binary complex.
         per_resolution.append(
             tuple(
-                betti_from_diagram(margin_persistence(raster, i, construction))
+                betti_by_labelling(raster.labels == i, construction)
+                if too_large(resolution)
+                else betti_from_diagram(margin_persistence(raster, i, construction))
                 for i in range(raster.n_classes)
             )
         )
@@ -198,10 +243,34 @@ def analyze_slice(
     raster = rasterize(network, plane, resolutions[-1])
     names = _class_names(class_names, raster.n_classes)
     bound = region_bound(network, plane.dimension, raster.n_classes)
+    labelling = too_large(resolutions[-1])
+    notes = []
+    if labelling:
+        grid = "x".join([str(resolutions[-1])] * plane.dimension)
+        notes.append(
+            f"the {grid} grid needs a cubical complex of "
+            f"{complex_cells(resolutions[-1], plane.dimension):,} cells, above "
+            f"max_complex_cells={max_complex_cells:,}: Betti numbers come from "
+            "connected-component labelling and the Euler characteristic"
+            + (", and persistence diagrams were not computed" if persistence else "")
+            + (
+                "; b1 away from the box is not computed for regions that touch it"
+                if plane.dimension == 3
+                else ""
+            )
+        )
+        logger.warning("%s", notes[-1])
     finest = []
     for i in range(raster.n_classes):
-        diagram = margin_persistence(raster, i, construction) if persistence else None
-        homology = region_homology(raster.labels == i, i, construction, diagram=diagram)
+        mask = raster.labels == i
+        if labelling:
+            homology = region_homology(mask, i, construction, labelling=True)
+            diagram = None
+        else:
+            diagram = (
+                margin_persistence(raster, i, construction) if persistence else None
+            )
+            homology = region_homology(mask, i, construction, diagram=diagram)
         finest.append((homology, diagram))
     per_resolution.append(tuple(h.betti_in_box for h, _ in finest))
     logger.info("resolution %d: betti %s", resolutions[-1], per_resolution[-1])
@@ -223,7 +292,9 @@ def analyze_slice(
         for i, (homology, diagram) in enumerate(finest)
     )
     convergence = Convergence(tuple(resolutions), tuple(per_resolution), stable)
-    return SliceTopology(raster, classes, convergence, construction, threshold)
+    return SliceTopology(
+        raster, classes, convergence, construction, threshold, tuple(notes)
+    )
 
 
 def _check_resolutions(resolutions: Sequence[int]) -> list[int]:

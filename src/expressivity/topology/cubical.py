@@ -21,6 +21,7 @@ components and loops in the box can differ from those in the whole slice.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 
 import gudhi
@@ -28,6 +29,7 @@ import numpy as np
 from scipy import ndimage
 
 from expressivity.errors import ConfigurationError
+from expressivity.topology.euler import betti_by_labelling
 from expressivity.topology.raster import Raster
 
 CONSTRUCTIONS = ("top", "vertex")
@@ -82,18 +84,24 @@ class RegionHomology:
         Betti numbers of the region intersected with the box.
     betti_interior
         Betti numbers counting only the features away from the box boundary
-        (see the module docstring).
+        (see the module docstring); an entry is None where it was not
+        computed (b1 of a 3-D region that touches the box, when the Betti
+        numbers come from labelling, see ``method``).
     touches_boundary
         Whether the region contains a cell on the boundary of the grid.
     n_cells
         Number of cells labelled i.
+    method
+        ``persistence`` (a GUDHI cubical complex) or ``labelling``
+        (``expressivity.topology.euler``, for grids too large for GUDHI).
     """
 
     class_index: int
     betti_in_box: tuple[int, ...]
-    betti_interior: tuple[int, ...]
+    betti_interior: tuple[int | None, ...]
     touches_boundary: bool
     n_cells: int
+    method: str = "persistence"
 
     def to_dict(self) -> dict:
         return {
@@ -102,20 +110,47 @@ class RegionHomology:
             "betti_interior": list(self.betti_interior),
             "touches_boundary": self.touches_boundary,
             "n_cells": self.n_cells,
+            "method": self.method,
         }
 
 
+BACKENDS = ("auto", "gudhi", "cripser")
+
+
+def cripser_available() -> bool:
+    """Return whether the optional CubicalRipser binding (``cripser``) is installed."""
+    return importlib.util.find_spec("cripser") is not None
+
+
 def cubical_persistence(
-    values: np.ndarray, construction: str = "top"
+    values: np.ndarray, construction: str = "top", backend: str = "auto"
 ) -> tuple[np.ndarray, ...]:
     """Sublevel-set persistence intervals of a 2-D or 3-D grid, per dimension.
 
     Returns one array of shape (n_features, 2) of (birth, death) for each
     dimension 0 .. values.ndim - 1; ``death`` is ``inf`` for essential
     features. Pairs of zero persistence are dropped.
+
+    ``backend``: ``gudhi`` (GUDHI's CubicalComplex), ``cripser`` (Kaji,
+    Sudo and Ahara's CubicalRipser, installed with the ``cubical`` extra,
+    GPL-3) or ``auto``, which takes CubicalRipser when it is installed and
+    every axis has at least two cells. Both compute the same diagram (the
+    tests compare them on random grids with ties); CubicalRipser was 3x
+    faster on a 1024^2 grid and 10x on 128^3, and computed a 256^3 diagram
+    in 2.6 GiB. It pairs cells differently on grids with an axis of length
+    one, so ``auto`` leaves those to GUDHI.
     """
     _check_construction(construction)
+    if backend not in BACKENDS:
+        raise ConfigurationError(
+            f"unknown persistence backend {backend!r}; use one of {BACKENDS}"
+        )
     values = np.ascontiguousarray(values, dtype=np.float64)
+    if backend == "auto":
+        usable = cripser_available() and min(values.shape) >= 2
+        backend = "cripser" if usable else "gudhi"
+    if backend == "cripser":
+        return _cripser_intervals(values, construction)
     if construction == "top":
         complex_ = gudhi.CubicalComplex(top_dimensional_cells=values)
     else:
@@ -131,12 +166,37 @@ def cubical_persistence(
     return tuple(intervals)
 
 
+def _cripser_intervals(values: np.ndarray, construction: str) -> tuple[np.ndarray, ...]:
+    try:
+        import cripser
+    except ImportError as error:
+        raise ConfigurationError(
+            "the cripser persistence backend is not installed; run "
+            "pip install 'expressivity[cubical]' or use backend='gudhi'"
+        ) from error
+    # computePH_T is the T-construction (top-dimensional cells, as GUDHI's
+    # top_dimensional_cells); computePH is the V-construction (vertices).
+    compute = cripser.computePH_T if construction == "top" else cripser.computePH
+    rows = compute(values, maxdim=values.ndim - 1, location="none")
+    rows = np.asarray(rows, dtype=np.float64)
+    # Columns: dimension, birth, death, then cell locations.
+    rows = rows[:, :3] if rows.size else np.empty((0, 3))
+    intervals = []
+    for dimension in range(values.ndim):
+        pairs = rows[rows[:, 0] == dimension, 1:3].copy()
+        # CubicalRipser gives essential classes the death DBL_MAX, GUDHI inf.
+        pairs[pairs[:, 1] >= np.finfo(np.float64).max, 1] = np.inf
+        intervals.append(pairs[pairs[:, 0] < pairs[:, 1]])
+    return tuple(intervals)
+
+
 def region_homology(
     mask: np.ndarray,
     class_index: int = 0,
     construction: str = "top",
     *,
     diagram: PersistenceDiagram | None = None,
+    labelling: bool = False,
 ) -> RegionHomology:
     """Betti numbers of the cells where ``mask`` is true, in and away from the box.
 
@@ -155,6 +215,13 @@ def region_homology(
     same in both readings. The interior b0 is the in-box b0 less the
     components that touch the boundary, which connected-component labelling
     finds with the connectivity of ``construction``.
+
+    With ``labelling`` no complex is built: the in-box Betti numbers come
+    from ``euler.betti_by_labelling``. The shell cannot fill a void of the
+    region, so the interior top Betti number equals the in-box one, and a
+    region that does not touch the box has the same Betti numbers in both
+    readings. The interior b1 of a 3-D region that touches the box depends
+    on how the region meets the box faces; it is left as None.
     """
     _check_construction(construction)
     mask = np.asarray(mask, dtype=bool)
@@ -164,6 +231,15 @@ def region_homology(
         )
     touches = _touches_boundary(mask)
     n_cells = int(mask.sum())
+    if labelling:
+        in_box = betti_by_labelling(mask, construction)
+        away: list[int | None] = list(in_box)
+        away[0] = in_box[0] - _count_touching_components(mask, construction)
+        if touches and mask.ndim == 3:
+            away[1] = None
+        return RegionHomology(
+            class_index, in_box, tuple(away), touches, n_cells, "labelling"
+        )
     if diagram is not None and (not touches or mask.ndim == 2):
         in_box = betti_from_diagram(diagram)
         interior = list(in_box)
