@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import typer
 
@@ -35,3 +36,17 @@ from expressivity.cli import run as _run  # noqa: E402,F401
 from expressivity.cli import sweep as _sweep  # noqa: E402,F401
 from expressivity.cli import topology as _topology  # noqa: E402,F401
 from expressivity.cli import train as _train  # noqa: E402,F401
+
+
+def entry_point() -> None:
+    """Run the command line, turning Ctrl-C into a one-line message.
+
+    Results already written stay where they are: the --json file of a
+    finished measurement and the rows of a sweep in its SQLite store. An
+    interrupted sweep resumes from its store.
+    """
+    try:
+        app()
+    except KeyboardInterrupt:
+        print("interrupted: results written so far are kept", file=sys.stderr)
+        sys.exit(130)
