@@ -107,6 +107,10 @@ def test_run_options(options):
             "invalid coefficient c_1 = nan",
         ),
         (["--data-dir", "/nonexistent/expressivity"], "is not a folder"),
+        (
+            ["--path", "sequence", "--random-path"],
+            "--random-path does not apply to --path sequence",
+        ),
     ],
 )
 def test_run_bad_options_give_one_line(options, fragment):

@@ -297,6 +297,12 @@ def _build_path(
 ):
     """Return the path and the example indices it passes through."""
     if kind in NATURAL_PATH_KINDS:
+        if random_path:
+            common.fail(
+                f"--random-path does not apply to --path {kind}, which follows "
+                "the data; drop --random-path or use --path line, circle, "
+                "ellipse or polyline"
+            )
         return natural_path_from_options(data, kind, examples, n_points, window, stride)
     features = data.features
     generator = torch.Generator().manual_seed(seed)
