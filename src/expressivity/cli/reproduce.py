@@ -25,7 +25,7 @@ VERDICT_STYLES = {"pass": "green", "FAIL": "bold red", "info": "dim"}
 @app.command()
 def reproduce(
     name: str = typer.Argument(
-        ..., help="raghu2017, hanin2022 or quadratic (naitzat2020 is unavailable)."
+        ..., help="raghu2017, hanin2022, quadratic or naitzat2020."
     ),
     full: bool = typer.Option(
         False, "--full", help="Run the paper's sizes instead of the small default."
@@ -107,7 +107,8 @@ def reproduce(
 
 
 def print_report(report, console: Console) -> None:
-    """Print the verdict table, the notes, the failures and the figure files."""
+    """Print the verdict table, the notes, the per-run tables, the failures and
+    the figure files."""
     kind = (
         "reproduction of"
         if report.kind == "reproduction"
@@ -135,6 +136,13 @@ def print_report(report, console: Console) -> None:
     console.print(f"{passed} of {len(checked)} checked rows pass.")
     for note in report.notes:
         console.print(escape(note), highlight=False)
+    for detail in report.tables:
+        details = Table(title=detail.title, title_justify="left")
+        for column in detail.columns:
+            details.add_column(column, overflow="fold")
+        for cells in detail.rows:
+            details.add_row(*(escape(cell) for cell in cells))
+        console.print(details)
     for label, error in report.failed_experiments:
         console.print(f"[yellow]failed[/yellow] {escape(label)}: {escape(error)}")
     for path in report.figures:

@@ -20,16 +20,10 @@ REPRODUCTIONS = {
     "raghu2017": "expressivity.reproductions.raghu2017",
     "hanin2022": "expressivity.reproductions.hanin2022",
     "quadratic": "expressivity.reproductions.quadratic",
+    "naitzat2020": "expressivity.reproductions.naitzat2020",
 }
 # Reproductions that are planned but not implemented, with the reason.
-UNAVAILABLE = {
-    "naitzat2020": (
-        "not implemented yet: it needs ReLU and tanh networks trained to perfect "
-        "training accuracy on D-I, D-II and D-III, then the Betti numbers of "
-        "each class at every layer (expressivity.topology.topology_through_layers "
-        "computes the latter); no result of it is available"
-    ),
-}
+UNAVAILABLE: dict[str, str] = {}
 
 
 def get_reproduction(name: str) -> ModuleType:

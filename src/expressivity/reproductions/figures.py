@@ -171,3 +171,49 @@ def quadratic_figure(profiles: list, folder: Path, size_name: str) -> Path:
         ax.set_title(f"activation {activation}", fontsize=9)
         ax.legend(fontsize=7)
     return save(figure, folder, f"quadratic-{size_name}-lengths")
+
+
+def naitzat_figure(runs: list, folder: Path, size_name: str) -> Path:
+    """Write the mean Betti numbers against layer, ReLU solid and tanh dashed.
+
+    One row of panels per data set, one panel per class; only networks that
+    reached training accuracy 1 are averaged.
+    """
+    labels = list(dict.fromkeys(run.setup.label for run in runs))
+    n_classes = max(len(run.betti) for run in runs)
+    figure, axes = new_figure(len(labels), n_classes, width=4.2, height=3.0)
+    styles = {"relu": "-", "tanh": "--"}
+    colours = ("tab:blue", "tab:orange", "tab:green")
+    for row, label in enumerate(labels):
+        names = next(run.class_names for run in runs if run.setup.label == label)
+        for class_index in range(n_classes):
+            ax = axes[row, class_index]
+            for activation, linestyle in styles.items():
+                chosen = [
+                    run
+                    for run in runs
+                    if run.setup.label == label
+                    and run.activation == activation
+                    and run.perfect
+                ]
+                if not chosen:
+                    continue
+                # Array of shape (n_runs, n_layers, max_dimension + 1).
+                betti = np.array([run.betti[class_index] for run in chosen])
+                mean = betti.mean(axis=0)
+                for dimension in range(mean.shape[1]):
+                    ax.plot(
+                        np.arange(mean.shape[0]),
+                        mean[:, dimension],
+                        linestyle=linestyle,
+                        marker="o",
+                        markersize=3,
+                        color=colours[dimension],
+                        label=f"{activation} b{dimension}",
+                    )
+            ax.set_title(f"{label}, class {names[class_index]}", fontsize=9)
+            ax.set_xlabel("layer (0 = input, last = output logits)")
+            ax.set_ylabel("mean Betti number over seeds")
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=6)
+    return save(figure, folder, f"naitzat2020-{size_name}-betti")

@@ -50,6 +50,37 @@ class VerdictRow:
         return "pass" if self.passed else "FAIL"
 
 
+@dataclass(frozen=True)
+class DetailTable:
+    """A table of per-run values printed after the verdict rows.
+
+    Attributes
+    ----------
+    title
+        Caption of the table.
+    columns
+        Column headers.
+    rows
+        One tuple of cells (as printed) per line, as long as ``columns``.
+    """
+
+    title: str
+    columns: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+
+    def to_markdown(self) -> str:
+        """Return the table as Markdown, preceded by its title."""
+        lines = [
+            self.title,
+            "",
+            "| " + " | ".join(self.columns) + " |",
+            "|" + " --- |" * len(self.columns),
+        ]
+        for row in self.rows:
+            lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
+        return "\n".join(lines)
+
+
 @dataclass
 class ReproductionReport:
     """Everything a reproduction prints and writes.
@@ -71,6 +102,8 @@ class ReproductionReport:
         Method and caveats, one sentence or paragraph each.
     failed_experiments
         ``(label, error)`` of grid points that failed.
+    tables
+        Per-run tables printed after the verdict rows.
     """
 
     name: str
@@ -82,6 +115,7 @@ class ReproductionReport:
     figures: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     failed_experiments: list[tuple[str, str]] = field(default_factory=list)
+    tables: list[DetailTable] = field(default_factory=list)
 
     @property
     def checked(self) -> list[VerdictRow]:
@@ -94,7 +128,7 @@ class ReproductionReport:
         return bool(checked) and all(row.passed for row in checked)
 
     def to_markdown(self) -> str:
-        """Return the rows as a Markdown table, followed by the notes."""
+        """Return the rows as a Markdown table, then the notes and the tables."""
         lines = [
             "| row | paper | tool | verdict | tolerance |",
             "| --- | --- | --- | --- | --- |",
@@ -107,6 +141,8 @@ class ReproductionReport:
         lines.append(f"{summary} of {len(self.checked)} checked rows pass.")
         for note in self.notes:
             lines.extend(["", note])
+        for table in self.tables:
+            lines.extend(["", table.to_markdown()])
         return "\n".join(lines) + "\n"
 
 

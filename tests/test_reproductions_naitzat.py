@@ -1,0 +1,256 @@
+"""The naitzat2020 verdict on hand-made Betti sequences, and a reduced run."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from expressivity.cli.main import app
+from expressivity.experiments import ResultStore
+from expressivity.reproductions import RunOptions, get_reproduction, naitzat2020
+from expressivity.reproductions.naitzat2020 import (
+    DatasetSetup,
+    RunResult,
+    Sizes,
+    ends_simple,
+    input_matches,
+    layers_to_simplify,
+    relu_not_slower,
+    verdict_rows,
+)
+
+POINT = (1, 0)
+DISKS_IN = (9, 0)
+COMPLEMENT_IN = (1, 9)
+KNOWN = [DISKS_IN, COMPLEMENT_IN]
+SETUP = DatasetSetup("D-I", "nine_disks", 1000, 15, 4, 2.0, 1)
+
+
+def _betti(disks: list[tuple[int, int]], complement: list[tuple[int, int]]):
+    return [disks, complement]
+
+
+def _run(activation: str, seed: int, betti, train_accuracy: float = 1.0) -> RunResult:
+    return RunResult(
+        setup=SETUP,
+        activation=activation,
+        seed=seed,
+        network_seed=seed,
+        epochs=100,
+        train_accuracy=train_accuracy,
+        test_accuracy=train_accuracy,
+        layer_names=["input", *[f"layer {k}" for k in range(1, len(betti[0]))]],
+        class_names=["disks", "complement"],
+        betti=betti,
+        known=KNOWN,
+    )
+
+
+# Simplifies at layer 2 (ReLU-like) and at layer 4 (tanh-like) of 5 layers.
+FAST = _betti(
+    [DISKS_IN, (3, 0), POINT, POINT, POINT],
+    [COMPLEMENT_IN, (1, 2), POINT, POINT, POINT],
+)
+SLOW = _betti(
+    [DISKS_IN, (9, 0), (5, 0), (2, 0), POINT],
+    [COMPLEMENT_IN, (1, 9), (1, 4), (1, 1), POINT],
+)
+
+
+def _rows_by_label(runs):
+    return {row.label: row for row in verdict_rows(runs)}
+
+
+# --- layers to simplify ----------------------------------------------------------
+
+
+def test_layers_to_simplify_first_simple_layer():
+    assert layers_to_simplify(FAST) == 2
+    assert layers_to_simplify(SLOW) == 4
+
+
+def test_layers_to_simplify_needs_every_later_layer():
+    # Simple at layer 1, not at layer 2, simple again from layer 3.
+    betti = _betti(
+        [DISKS_IN, POINT, (2, 0), POINT, POINT],
+        [COMPLEMENT_IN, POINT, POINT, POINT, POINT],
+    )
+    assert layers_to_simplify(betti) == 3
+
+
+def test_layers_to_simplify_needs_every_class():
+    betti = _betti(
+        [DISKS_IN, POINT, POINT],
+        [COMPLEMENT_IN, (1, 9), (1, 1)],
+    )
+    assert layers_to_simplify(betti) is None
+
+
+def test_layers_to_simplify_in_3d():
+    betti = [[(9, 9, 0), (1, 0, 1), (1, 0, 0)], [(9, 9, 0), (1, 0, 0), (1, 0, 0)]]
+    assert layers_to_simplify(betti) == 2
+
+
+def test_layers_to_simplify_rejects_ragged():
+    with pytest.raises(ValueError, match="same number of layers"):
+        layers_to_simplify([[DISKS_IN, POINT], [COMPLEMENT_IN]])
+
+
+def test_input_and_last_layer_checks():
+    assert input_matches(FAST, KNOWN)
+    assert not input_matches(FAST, [DISKS_IN, (1, 8)])
+    assert ends_simple(SLOW)
+    assert not ends_simple(_betti([DISKS_IN, (2, 0)], [COMPLEMENT_IN, POINT]))
+
+
+def test_relu_not_slower_compares_means():
+    passed, text = relu_not_slower([2, 3], [4, 4], n_layers=5)
+    assert passed
+    assert "relu 2.5" in text
+    assert "tanh 4" in text
+    assert not relu_not_slower([4, 4], [2, 3], n_layers=5)[0]
+    # Equal means pass: "no more layers than tanh".
+    assert relu_not_slower([3], [3], n_layers=5)[0]
+
+
+def test_relu_never_simplifying_counts_past_last_layer():
+    passed, text = relu_not_slower([None], [4], n_layers=5)
+    assert not passed
+    assert "never" in text
+    assert relu_not_slower([4], [None], n_layers=5)[0]
+
+
+def test_relu_not_slower_needs_both_activations():
+    assert not relu_not_slower([], [3], n_layers=5)[0]
+
+
+# --- verdict rows on hand-made runs ----------------------------------------------
+
+
+def test_verdict_passes_when_relu_is_faster():
+    runs = [_run("relu", 0, FAST), _run("relu", 1, FAST), _run("tanh", 0, SLOW)]
+    rows = verdict_rows(runs)
+    assert all(row.passed for row in rows), [r for r in rows if not r.passed]
+    assert len(rows) == 5
+
+
+def test_verdict_fails_when_tanh_is_faster():
+    rows = _rows_by_label([_run("relu", 0, SLOW), _run("tanh", 0, FAST)])
+    speed = rows["D-I: layers to simplify, relu against tanh"]
+    assert speed.passed is False
+    assert rows["D-I relu: last layer (output logits)"].passed
+
+
+def test_verdict_fails_on_wrong_input_betti():
+    wrong = _betti(
+        [DISKS_IN, (3, 0), POINT, POINT, POINT],
+        [(1, 8), (1, 2), POINT, POINT, POINT],
+    )
+    rows = _rows_by_label([_run("relu", 0, wrong), _run("tanh", 0, SLOW)])
+    assert rows["D-I relu: input Betti numbers"].passed is False
+    assert rows["D-I tanh: input Betti numbers"].passed
+
+
+def test_verdict_fails_when_class_stays_split():
+    stuck = _betti(
+        [DISKS_IN, (5, 0), (2, 0), (2, 0), (2, 0)],
+        [COMPLEMENT_IN, POINT, POINT, POINT, POINT],
+    )
+    rows = _rows_by_label([_run("relu", 0, FAST), _run("tanh", 0, stuck)])
+    assert rows["D-I tanh: last layer (output logits)"].passed is False
+    assert "(2,0)" in rows["D-I tanh: last layer (output logits)"].tool
+    # A tanh network that never simplifies cannot be faster than ReLU.
+    assert rows["D-I: layers to simplify, relu against tanh"].passed
+
+
+def test_verdict_ignores_networks_below_accuracy_one():
+    # The imperfect ReLU network simplifies late; it must not enter the mean.
+    runs = [
+        _run("relu", 0, FAST),
+        _run("relu", 1, SLOW, train_accuracy=0.99),
+        _run("tanh", 0, _betti([DISKS_IN, (2, 0), (1, 0), POINT, POINT], FAST[1])),
+    ]
+    rows = _rows_by_label(runs)
+    last = rows["D-I relu: last layer (output logits)"]
+    assert "1 of 2 networks never reached training accuracy 1" in last.tool
+    speed = rows["D-I: layers to simplify, relu against tanh"]
+    assert speed.passed
+    assert "relu 2 [2]" in speed.tool
+
+
+def test_verdict_fails_when_no_network_is_trained():
+    rows = _rows_by_label(
+        [_run("relu", 0, FAST, 0.9), _run("tanh", 0, SLOW, 0.9)]
+    )
+    assert rows["D-I relu: last layer (output logits)"].passed is False
+    assert rows["D-I: layers to simplify, relu against tanh"].passed is False
+
+
+# --- reduced run end to end ------------------------------------------------------
+
+# One seed of each activation on D-I at the small default's 1000 points per
+# class (the size at which the input Betti numbers are right), with a shallow
+# network and few epochs so the test stays short; the verdict is not asserted.
+TINY = Sizes(
+    datasets=(DatasetSetup("D-I", "nine_disks", 1000, 8, 3, 2.0, 1),),
+    seeds=(0,),
+    epochs_per_round=5,
+    max_rounds=1,
+    attempts=1,
+)
+
+
+def test_reduced_run_stores_and_resumes(tmp_path):
+    options = RunOptions(database=tmp_path / "n.sqlite", figures=tmp_path / "fig")
+    report = naitzat2020.reproduce(options, TINY)
+
+    labels = [row.label for row in report.rows]
+    assert "D-I relu: input Betti numbers" in labels
+    assert "D-I: layers to simplify, relu against tanh" in labels
+    assert all(row.passed for row in report.rows if "input" in row.label)
+    assert report.figures[0].exists()
+    table = report.tables[0]
+    assert len(table.rows) == 2
+    # Input, 2 hidden layers and the output: 4 Betti tuples per class.
+    assert table.rows[0][5].count("(") == 2 * 4
+
+    with ResultStore(options.database) as store:
+        records = store.experiments()
+    assert len(records) == 2
+    assert {r.status for r in records} == {"finished"}
+
+    # A rerun reads every run back instead of training again.
+    started = []
+    rerun = RunOptions(
+        database=options.database,
+        figures=None,
+        on_start=started.append,
+        on_result=lambda result, summary: pytest.fail("a stored run was redone"),
+    )
+    again = naitzat2020.reproduce(rerun, TINY)
+    assert started[0].skipped == 2
+    assert [row.tool for row in again.rows] == [row.tool for row in report.rows]
+    assert again.tables[0].rows == table.rows
+
+
+def test_reproduce_command_prints_run_table(tmp_path, monkeypatch):
+    monkeypatch.setattr(naitzat2020, "SMALL", TINY)
+    markdown = tmp_path / "table.md"
+    result = CliRunner().invoke(
+        app,
+        [
+            "reproduce",
+            "naitzat2020",
+            "--db",
+            str(tmp_path / "n.sqlite"),
+            "--figures",
+            str(tmp_path / "fig"),
+            "--markdown",
+            str(markdown),
+        ],
+    )
+    text = markdown.read_text()
+    assert result.exit_code == (1 if "| FAIL |" in text else 0), result.output
+    assert "layers to simplify" in result.output
+    assert "| D-I | relu | 0 (network 0) |" in text
+    assert get_reproduction("naitzat2020") is naitzat2020
