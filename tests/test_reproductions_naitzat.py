@@ -10,6 +10,7 @@ from expressivity.experiments import ResultStore
 from expressivity.reproductions import RunOptions, get_reproduction, naitzat2020
 from expressivity.reproductions.naitzat2020 import (
     DatasetSetup,
+    betti_excess,
     RunResult,
     Sizes,
     ends_simple,
@@ -124,14 +125,32 @@ def test_relu_not_slower_needs_both_activations():
     assert not relu_not_slower([], [3], n_layers=5)[0]
 
 
+def test_relu_not_slower_fails_when_neither_simplifies():
+    passed, text = relu_not_slower([None, None], [None], n_layers=5)
+    assert not passed
+    assert "no ReLU network simplifies" in text
+
+
+def test_betti_excess_hand_values():
+    # Layer 0: (9-1) + 0 + (1-1) + 9 = 17; layer 1: 2 + 0 + 0 + 2 = 4.
+    assert betti_excess(FAST).tolist() == [17.0, 4.0, 0.0, 0.0, 0.0]
+    three_d = [[(9, 9, 0), (1, 0, 1)], [(9, 0, 9), (1, 0, 0)]]
+    assert betti_excess(three_d).tolist() == [17.0 + 17.0, 1.0]
+
+
 # --- verdict rows on hand-made runs ----------------------------------------------
 
 
 def test_verdict_passes_when_relu_is_faster():
     runs = [_run("relu", 0, FAST), _run("relu", 1, FAST), _run("tanh", 0, SLOW)]
     rows = verdict_rows(runs)
-    assert all(row.passed for row in rows), [r for r in rows if not r.passed]
-    assert len(rows) == 5
+    checked = [row for row in rows if row.passed is not None]
+    assert all(row.passed for row in checked), [r for r in checked if not r.passed]
+    assert len(checked) == 5
+    excess = _rows_by_label(runs)["D-I: Betti excess per layer, mean over seeds"]
+    assert excess.passed is None
+    assert "relu: 17 4 0 0 0" in excess.tool
+    assert "tanh: 17 17 8 2 0" in excess.tool
 
 
 def test_verdict_fails_when_tanh_is_faster():
@@ -251,6 +270,8 @@ def test_reproduce_command_prints_run_table(tmp_path, monkeypatch):
     )
     text = markdown.read_text()
     assert result.exit_code == (1 if "| FAIL |" in text else 0), result.output
-    assert "layers to simplify" in result.output
+    # Rich folds long cells at the test terminal's width, so short words only.
+    assert "Networks:" in result.output
+    assert "relu against tanh" in text
     assert "| D-I | relu | 0 (network 0) |" in text
     assert get_reproduction("naitzat2020") is naitzat2020
