@@ -14,7 +14,12 @@ from scipy import ndimage
 from torch import nn
 
 from expressivity.errors import ConfigurationError, NumericalError
-from expressivity.models import FullyConnected, make_activation
+from expressivity.models import (
+    FullyConnected,
+    NetworkSpec,
+    build_network,
+    make_activation,
+)
 from expressivity.topology import (
     AffineSlice,
     Raster,
@@ -668,3 +673,62 @@ def test_diagram_shortcut_matches_padded_complex(seed, dimension, construction):
         diagram = margin_persistence(raster, i, construction)
         shortcut = region_homology(mask, i, construction, diagram=diagram)
         assert shortcut == region_homology(mask, i, construction)
+
+
+def test_surviving_features_of_disk_and_outside():
+    # g_0 = 1 - |x|^2 peaks at 1, so lowering it by more than 1 removes the
+    # disk. g_1 = |x|^2 - 1 has its minimum -1 at the centre, so raising it
+    # by more than 1 fills the hole of the outside region.
+    plane = input_space_slice(2, bounds=_square_box(2, 2.0))
+    raster = rasterize(disk_network(), plane, 100)
+    inside = margin_persistence(raster, 0)
+    outside = margin_persistence(raster, 1)
+    assert inside.count_surviving(0.0) == (1, 0)
+    assert inside.count_surviving(0.9) == (1, 0)
+    assert inside.count_surviving(1.1) == (0, 0)
+    assert outside.count_surviving(0.5) == (1, 1)
+    assert outside.count_surviving(0.9) == (1, 1)
+    assert outside.count_surviving(1.1) == (1, 0)
+    # The four corner components of the margin diagram merge above level 0
+    # (three die at 3), so they count as persistent but only one survives.
+    assert outside.count_persistent(0.5) == (4, 1)
+    with pytest.raises(ConfigurationError, match="change"):
+        outside.count_surviving(-1.0)
+
+
+def test_surviving_counts_hold_for_perturbed_networks():
+    # Every network whose margin differs by less than the change keeps at
+    # least the surviving features: shift g_1 by +-0.8 and recount.
+    plane = input_space_slice(2, bounds=_square_box(2, 2.0))
+    raster = rasterize(disk_network(), plane, 100)
+    surviving = margin_persistence(raster, 1).count_surviving(0.9)
+    for shift in (-0.8, 0.8):
+        perturbed = raster.margins[1] + shift
+        betti = region_homology(perturbed > 0).betti_in_box
+        assert all(b >= s for b, s in zip(betti, surviving, strict=True))
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    fraction=st.floats(0.01, 0.5),
+)
+def test_surviving_counts_bound_noisy_regions(seed, fraction):
+    # Stability of persistence: any margin within `change` of g_1 on every
+    # cell has at least the surviving features in its region.
+    spec = NetworkSpec((2, 12, 12, 2), sigma_b=0.5, seed=seed)
+    network = build_network(spec)
+    plane = input_space_slice(2, bounds=_square_box(2, 2.0))
+    raster = rasterize(network, plane, 48)
+    change = fraction * float(np.abs(raster.margins[1]).max())
+    surviving = margin_persistence(raster, 1).count_surviving(change)
+    rng = np.random.default_rng(seed)
+    noise = rng.uniform(-change, change, raster.margins[1].shape)
+    # Uniform shifts lower births and raise deaths as far as allowed, which
+    # random noise rarely does.
+    perturbations = [0.999 * noise, np.full_like(noise, 0.999 * change)]
+    perturbations.append(-perturbations[1])
+    for perturbation in perturbations:
+        betti = region_homology(raster.margins[1] + perturbation > 0).betti_in_box
+        for measured, lower in zip(betti, surviving, strict=True):
+            assert measured >= lower

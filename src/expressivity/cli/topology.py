@@ -80,7 +80,8 @@ def topology(
     ),
     threshold: float = typer.Option(
         0.0,
-        help="Margin persistence above which a feature counts as robust, in "
+        help="Margin persistence above which a feature counts as robust, and "
+        "the change of the margin that surviving region features withstand, in "
         "units of the network output.",
     ),
     construction: str = typer.Option(
@@ -228,7 +229,8 @@ def print_topology(console: Console, result: SliceTopology) -> None:
         table.add_column(f"b{d}", justify="right")
     table.add_column("box ignored", justify="right")
     if result.classes and result.classes[0].robust is not None:
-        table.add_column(f"robust > {result.threshold:g}", justify="right")
+        table.add_column(f"persistence > {result.threshold:g}", justify="right")
+        table.add_column(f"survive change < {result.threshold:g}", justify="right")
     table.add_column("stable from", justify="right")
     table.add_column("max sum (Milnor)", justify="right")
 
@@ -242,6 +244,7 @@ def print_topology(console: Console, result: SliceTopology) -> None:
         )
         if topology.robust is not None:
             row.append(" ".join(str(c) for c in topology.robust))
+            row.append(" ".join(str(c) for c in topology.surviving))
         row.append(
             "not settled" if topology.stable_from is None else str(topology.stable_from)
         )
@@ -253,7 +256,10 @@ def print_topology(console: Console, result: SliceTopology) -> None:
         f"[dim]Connectivity: {CONNECTIVITY[result.construction]}. b_k count the "
         "region inside the box; 'box ignored' counts only components that do "
         "not touch the box boundary and loops or voids that the outside of the "
-        "box does not fill. Milnor: region in the box / whole region "
+        "box does not fill. 'persistence > t' counts features of the margin "
+        "diagram at any level; 'survive change < t' counts features of the "
+        "region that stay for every change of the margin below t (of the "
+        "outputs below t/2). Milnor: region in the box / whole region "
         "(polynomial networks only). Resolutions "
         f"{', '.join(str(r) for r in result.convergence.resolutions)}.[/dim]"
     )

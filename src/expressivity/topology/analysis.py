@@ -64,13 +64,17 @@ class ClassTopology:
     diagram
         Superlevel-set persistence of the margin g_i, or None when skipped.
     robust
-        Features per dimension whose persistence exceeds the threshold, or
-        None without a diagram.
+        Features per dimension of the whole margin diagram (at any level)
+        whose persistence exceeds the threshold, or None without a diagram.
     stable_from
         Resolution from which the Betti numbers no longer changed (None when
         they did not settle).
     bound
         Milnor bounds on the sum of the Betti numbers.
+    surviving
+        Features per dimension of the region that stay in the region of
+        every network whose margin g_i differs by less than the threshold
+        (``PersistenceDiagram.count_surviving``), or None without a diagram.
     """
 
     class_index: int
@@ -80,6 +84,7 @@ class ClassTopology:
     robust: tuple[int, ...] | None
     stable_from: int | None
     bound: BettiBound
+    surviving: tuple[int, ...] | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -87,6 +92,9 @@ class ClassTopology:
             "class_name": self.class_name,
             **self.homology.to_dict(),
             "robust_features": None if self.robust is None else list(self.robust),
+            "surviving_features": (
+                None if self.surviving is None else list(self.surviving)
+            ),
             "stable_from": self.stable_from,
             "bound": self.bound.to_dict(),
             "diagram": None if self.diagram is None else self.diagram.to_dict(),
@@ -286,6 +294,7 @@ def analyze_slice(
             homology=homology,
             diagram=diagram,
             robust=None if diagram is None else diagram.count_persistent(threshold),
+            surviving=None if diagram is None else diagram.count_surviving(threshold),
             stable_from=stable[i],
             bound=bound,
         )

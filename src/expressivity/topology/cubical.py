@@ -65,6 +65,27 @@ class PersistenceDiagram:
             for d in range(len(self.intervals))
         )
 
+    def count_surviving(self, change: float) -> tuple[int, ...]:
+        """Count the region's features that survive any change of g_i below ``change``.
+
+        A feature of {g_i > 0} is an interval with birth > 0 > death. By the
+        stability of persistence diagrams (Cohen-Steiner, Edelsbrunner and
+        Harer, "Stability of persistence diagrams", Discrete Comput. Geom.
+        37, 2007), changing g_i by
+        less than ``change`` everywhere moves each interval by less than
+        ``change`` in both coordinates, so an interval with birth > change
+        and death < -change stays alive at level 0. The counts are therefore
+        lower bounds on the Betti numbers of the region of every such
+        perturbed network. Changing every output f_j by less than change / 2
+        changes g_i by less than ``change``.
+        """
+        if change < 0:
+            raise ConfigurationError(f"change must be >= 0, got {change}")
+        return tuple(
+            int(np.sum((pairs[:, 0] > change) & (pairs[:, 1] < -change)))
+            for pairs in self.intervals
+        )
+
     def to_dict(self) -> dict:
         return {
             "class_index": self.class_index,
