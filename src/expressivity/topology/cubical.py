@@ -71,10 +71,10 @@ class PersistenceDiagram:
         A feature of {g_i > 0} is an interval with birth > 0 > death. By the
         stability of persistence diagrams (Cohen-Steiner, Edelsbrunner and
         Harer, "Stability of persistence diagrams", Discrete Comput. Geom.
-        37, 2007), changing g_i by
-        less than ``change`` everywhere moves each interval by less than
-        ``change`` in both coordinates, so an interval with birth > change
-        and death < -change stays alive at level 0. The counts are therefore
+        37, 2007), changing g_i by less than ``change`` everywhere moves
+        each interval by less than ``change`` in both coordinates, so an
+        interval with birth > change and death < -change stays alive at
+        level 0. The counts are therefore
         lower bounds on the Betti numbers of the region of every such
         perturbed network. Changing every output f_j by less than change / 2
         changes g_i by less than ``change``.
