@@ -19,3 +19,19 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 @pytest.fixture
 def generator() -> torch.Generator:
     return torch.Generator().manual_seed(1234)
+
+
+@pytest.fixture
+def write_module(tmp_path, monkeypatch):
+    """Return a function that saves Python source as an importable module."""
+    import sys
+
+    folder = tmp_path / "modules"
+    folder.mkdir()
+    monkeypatch.syspath_prepend(str(folder))
+
+    def write(name: str, source: str) -> None:
+        (folder / f"{name}.py").write_text(source)
+        sys.modules.pop(name, None)
+
+    return write

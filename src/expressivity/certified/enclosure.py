@@ -25,8 +25,13 @@ import torch
 from torch import nn
 
 from expressivity.certified.interval import ROUNDING, gamma, round_down, round_up
+from expressivity.certified.operator_jets import OperatorJetChain
 from expressivity.certified.path_enclosure import check_supported
-from expressivity.certified.segments import SegmentBounds, bound_segments
+from expressivity.certified.segments import (
+    CertifiedChain,
+    SegmentBounds,
+    bound_segments,
+)
 from expressivity.certified.taylor import ChainWeights
 from expressivity.errors import ConfigurationError
 from expressivity.models import ChainUnavailable, LayeredModel, extract_chain
@@ -137,7 +142,7 @@ class EnclosureResult:
 
 
 def chain_weights(model: nn.Module | LayeredModel) -> ChainWeights:
-    """Return the float64 chain of a model, or raise ConfigurationError."""
+    """Return the float64 Linear-layer chain of a model, or raise ConfigurationError."""
     module = model.model if isinstance(model, LayeredModel) else model
     try:
         return ChainWeights.from_chain(extract_chain(module))
@@ -145,6 +150,29 @@ def chain_weights(model: nn.Module | LayeredModel) -> ChainWeights:
         raise ConfigurationError(
             f"certified bounds need a chain of Linear layers and activations: {error}"
         ) from None
+
+
+def certified_chain(model: nn.Module | LayeredModel) -> CertifiedChain:
+    """Return the float64 chain that ``certified_lengths`` propagates through.
+
+    A chain of Linear layers and activations when the model is one; else the
+    stages that ``discover_chain`` reads off (convolutions, batch norm,
+    pooling, residual blocks). Raises ConfigurationError naming the module
+    that fits neither.
+    """
+    module = model.model if isinstance(model, LayeredModel) else model
+    try:
+        return ChainWeights.from_chain(extract_chain(module))
+    except ChainUnavailable:
+        pass
+    layered = model if isinstance(model, LayeredModel) else LayeredModel(model)
+    if layered.operator_chain is None:
+        raise ConfigurationError(
+            "certified bounds need a chain of Linear layers and activations, or of "
+            "convolutions, batch norm, pooling, activations and residual blocks: "
+            f"{layered.chain_reason}"
+        )
+    return OperatorJetChain.from_operator_chain(layered.operator_chain)
 
 
 def certified_lengths(
@@ -160,8 +188,12 @@ def certified_lengths(
     Parameters
     ----------
     model
-        A network with a chain structure (``FullyConnected`` or an
-        ``nn.Sequential`` of Linear layers and supported activations).
+        A network with a chain structure: ``FullyConnected``, an
+        ``nn.Sequential`` of Linear layers and supported activations, or a
+        model that ``discover_chain`` reads as convolutions, batch norm in
+        eval mode, pooling, activations and residual blocks (wrap it in
+        ``LayeredModel(model, input_shape)`` unless its first layer fixes the
+        input shape).
     path
         A ``LineSegment``, ``EllipseArc`` or ``Polyline``.
     gap
@@ -178,7 +210,7 @@ def certified_lengths(
     """
     _check_arguments(gap, max_evaluations, initial_segments)
     check_supported(path)
-    chain = chain_weights(model)
+    chain = certified_chain(model)
     if chain.widths[0] != path.dim:
         raise ConfigurationError(
             f"the path has dimension {path.dim} but the network takes inputs of "

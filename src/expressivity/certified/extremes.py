@@ -116,7 +116,17 @@ def certified_extremes(
         )
     check_supported(path)
     layered = model if isinstance(model, LayeredModel) else LayeredModel(model)
-    chain = chain_weights(layered)
+    try:
+        chain = chain_weights(layered)
+    except ConfigurationError:
+        if layered.operator_chain is None:
+            raise
+        # The bounds on s and r below multiply dense interval Jacobians.
+        raise ConfigurationError(
+            "sup s(t) and inf r(t) are certified for chains of Linear layers and "
+            "activations only; this model also has convolutions, batch norm, "
+            "pooling, reshapes or residual blocks"
+        ) from None
     widths = chain.widths
     n_inputs = widths[0]
     cost = n_inputs * sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))

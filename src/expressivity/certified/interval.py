@@ -23,6 +23,7 @@ assumption stated in ``ROUNDING``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -186,23 +187,45 @@ def affine(
 ) -> Interval:
     """Enclose {W x + b : x in interval} for rows x, in centre-radius form.
 
-    With centre c and radius r of the input, the image is contained in
-    W c + b +- (abs(W) r + gamma_{n+2} (abs(W) abs(c) + abs(b))), the last term
-    bounding the rounding of the centre's dot products (Higham 2002, eq. 3.5).
-    ``absolute`` is abs(W) when the caller has it already.
+    ``absolute`` is abs(W) when the caller has it already; see ``affine_map``
+    for the rounding margin.
     """
-    n = weight.shape[1]
+    if absolute is None:
+        absolute = weight.abs()
+    return affine_map(
+        interval,
+        lambda x: x @ weight.T,
+        lambda x: x @ absolute.T,
+        bias,
+        weight.shape[1],
+    )
+
+
+def affine_map(
+    interval: Interval,
+    apply: Callable[[torch.Tensor], torch.Tensor],
+    apply_absolute: Callable[[torch.Tensor], torch.Tensor],
+    bias: torch.Tensor | None,
+    n: int,
+) -> Interval:
+    """Enclose {A x + b : x in interval} for a linear map A given by its action.
+
+    ``apply`` computes A x and ``apply_absolute`` computes abs(A) x, each
+    output entry as a dot product of at most n terms. With centre c and
+    radius r of the input, the image is contained in
+    A c + b +- (abs(A) r + gamma_{n+2} (abs(A) abs(c) + abs(b))), the last term
+    bounding the rounding of the centre's dot products and of the bias
+    (Higham 2002, eq. 3.5). ``bias`` broadcasts against A c.
+    """
     centre = (interval.lower + interval.upper) * 0.5
     radius = round_up(
         torch.maximum(interval.upper - centre, centre - interval.lower), 4.0
     )
-    if absolute is None:
-        absolute = weight.abs()
 
-    # abs(W) r + gamma abs(W) abs(c) = abs(W) (r + gamma abs(c)): one product.
+    # abs(A) r + gamma abs(A) abs(c) = abs(A) (r + gamma abs(c)): one product.
     slack = gamma(n + 2)
-    image = centre @ weight.T
-    extent = (radius + slack * centre.abs()) @ absolute.T
+    image = apply(centre)
+    extent = apply_absolute(radius + slack * centre.abs())
     if bias is not None:
         image = image + bias
         extent = extent + slack * bias.abs()

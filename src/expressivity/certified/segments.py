@@ -15,7 +15,8 @@ h (every t of the segment within h of t_c):
   is tight to O(h^3) per segment;
 * upper, first order: 2h sup ||z'||;
 * upper, Jacobian norm: (sup_t ||J(x(t))||_2) (2h sup ||x'||), the certified
-  bound of s(t) over the segment times the segment's input length.
+  bound of s(t) over the segment times the segment's input length (chains
+  of Linear layers only).
 
 Each energy bound squares the same integrand, for example
 integral (||a + b s|| + R s^2 / 2)^2 <= 2h ||a||^2 + 2 h^3 ||b||^2 / 3
@@ -36,8 +37,9 @@ from expressivity.certified.interval import (
     round_up,
 )
 from expressivity.certified.jacobian import elementwise_sup, layerwise_log_sup
+from expressivity.certified.operator_jets import OperatorJetChain
 from expressivity.certified.path_enclosure import derivative_boxes, speed_upper
-from expressivity.certified.taylor import ChainWeights, LayerJet, propagate
+from expressivity.certified.taylor import ChainWeights, LayerJet
 from expressivity.paths import Path
 
 # Rows of the interval computations kept in memory at once, scaled by width.
@@ -84,20 +86,23 @@ def segment_geometry(
     return centre, half_width
 
 
+CertifiedChain = ChainWeights | OperatorJetChain
+
+
 def evaluate_jets(
-    chain: ChainWeights, path: Path, t0: torch.Tensor, t1: torch.Tensor
+    chain: CertifiedChain, path: Path, t0: torch.Tensor, t1: torch.Tensor
 ) -> tuple[list[LayerJet], list[LayerJet], torch.Tensor]:
     """Propagate the segments and their centres; return segment, centre, h."""
     centre_t, half_width = segment_geometry(t0, t1)
-    centre = propagate(
-        chain, derivative_boxes(path, centre_t, centre_t), torch.zeros_like(centre_t)
+    centre = chain.propagate(
+        derivative_boxes(path, centre_t, centre_t), torch.zeros_like(centre_t)
     )
-    segment = propagate(chain, derivative_boxes(path, t0, t1), half_width, centre)
+    segment = chain.propagate(derivative_boxes(path, t0, t1), half_width, centre)
     return segment, centre, half_width
 
 
 def bound_segments(
-    chain: ChainWeights,
+    chain: CertifiedChain,
     path: Path,
     t0: torch.Tensor,
     t1: torch.Tensor,
@@ -109,7 +114,7 @@ def bound_segments(
     Parameters
     ----------
     chain
-        The network.
+        The network: a chain of Linear layers or of discovered operators.
     path
         A line, ellipse arc or polyline.
     t0, t1
@@ -119,7 +124,7 @@ def bound_segments(
         Collatz-Wielandt iterations of the elementwise Jacobian bound.
     """
     # An even chunk size keeps the two children of a split in one chunk.
-    rows = max(2, _CHUNK_ENTRIES // (sum(chain.widths) * 32) * 2)
+    rows = max(2, _CHUNK_ENTRIES // (chain.entries_per_row * 32) * 2)
     parts = [
         _bound_chunk(chain, path, a, b, power_iterations)
         for a, b in zip(torch.split(t0, rows), torch.split(t1, rows), strict=True)
@@ -133,18 +138,23 @@ def _bound_chunk(chain, path, t0, t1, power_iterations) -> SegmentBounds:
 
     # End points are shared by neighbours, so each is propagated once.
     ends, inverse = torch.unique(torch.cat([t0, t1]), return_inverse=True)
-    end_jets = propagate(
-        chain, derivative_boxes(path, ends, ends), torch.zeros_like(ends)
+    end_jets = chain.propagate(
+        derivative_boxes(path, ends, ends), torch.zeros_like(ends)
     )
     n_rows = t0.shape[0]
     start_index, end_index = inverse[:n_rows], inverse[n_rows:]
 
     duration = round_up(t1 - t0)
     input_speed = speed_upper(boxes)
-    s_upper = torch.minimum(
-        torch.exp(layerwise_log_sup(chain, segment)),
-        elementwise_sup(chain, segment, power_iterations),
-    )
+    # The Jacobian-norm bound needs dense weight matrices; for chains of
+    # convolutions, pooling and residual blocks the first-order and Taylor
+    # bounds are used alone.
+    s_upper = None
+    if isinstance(chain, ChainWeights):
+        s_upper = torch.minimum(
+            torch.exp(layerwise_log_sup(chain, segment)),
+            elementwise_sup(chain, segment, power_iterations),
+        )
 
     rows = [[], [], [], []]
     for k in range(chain.depth):
@@ -161,7 +171,11 @@ def _bound_chunk(chain, path, t0, t1, power_iterations) -> SegmentBounds:
         rows[2].append(torch.clamp(round_down(chord * chord / duration, 4.0), min=0.0))
 
         length_upper, energy_upper = _upper_bounds(
-            segment[k], centre[k], half_width, s_upper[k], input_speed
+            segment[k],
+            centre[k],
+            half_width,
+            None if s_upper is None else s_upper[k],
+            input_speed,
         )
         rows[1].append(length_upper)
         rows[3].append(energy_upper)
@@ -197,11 +211,12 @@ def _upper_bounds(segment, centre, half_width, s_upper, input_speed):
     length = round_up(2 * h * speed)
     energy = round_up(2 * h * speed * speed, 4.0)
 
-    scaled_speed = s_upper * input_speed
-    jacobian_length = round_up(2 * h * scaled_speed, 4.0)
-    jacobian_energy = round_up(2 * h * scaled_speed * scaled_speed, 8.0)
-    length = torch.minimum(length, jacobian_length)
-    energy = torch.minimum(energy, jacobian_energy)
+    if s_upper is not None:
+        scaled_speed = s_upper * input_speed
+        jacobian_length = round_up(2 * h * scaled_speed, 4.0)
+        jacobian_energy = round_up(2 * h * scaled_speed * scaled_speed, 8.0)
+        length = torch.minimum(length, jacobian_length)
+        energy = torch.minimum(energy, jacobian_energy)
 
     smooth = segment.smooth & centre.smooth
     a = norm_up(centre.jet[1].magnitude)

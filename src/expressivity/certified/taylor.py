@@ -79,6 +79,20 @@ class ChainWeights:
     def depth(self) -> int:
         return len(self.weights)
 
+    @property
+    def entries_per_row(self) -> int:
+        """Entries of one segment's enclosure of one order, over all layers."""
+        return sum(self.widths)
+
+    def propagate(
+        self,
+        inputs: list[Interval],
+        half_width: torch.Tensor,
+        centre: list[LayerJet] | None = None,
+    ) -> list[LayerJet]:
+        """Run ``propagate`` on this chain."""
+        return propagate(self, inputs, half_width, centre)
+
 
 @dataclass
 class LayerJet:
@@ -237,18 +251,18 @@ def propagate(
         ]
         if centre is not None:
             mask = previous_smooth & _previous_smooth(centre, k)
-            u = _tighten(u, centre[k].pre_jet, half_width, mask)
+            u = tighten_jet(u, centre[k].pre_jet, half_width, mask)
 
         if activation is None:
             jet, derivative, smooth = u, None, previous_smooth
         else:
             phi, crossing = activation_jet(activation, u[0])
             smooth = previous_smooth & ~crossing
-            jet = _compose(phi, u)
+            jet = compose_jet(phi, u)
             derivative = phi[1]
             if centre is not None:
                 mask = smooth & centre[k].smooth
-                jet = _tighten(jet, centre[k].jet, half_width, mask)
+                jet = tighten_jet(jet, centre[k].jet, half_width, mask)
 
         for order, interval in enumerate(jet[:2]):
             if not interval.is_finite():
@@ -269,7 +283,7 @@ def _previous_smooth(centre: list[LayerJet], k: int) -> torch.Tensor:
     return centre[k - 1].smooth
 
 
-def _compose(phi: list[Interval], u: list[Interval]) -> list[Interval]:
+def compose_jet(phi: list[Interval], u: list[Interval]) -> list[Interval]:
     """Return z, z', z'', z''' from phi^(i)(u) and u, u', u'', u'''."""
     u1_square = u[1].square()
     z1 = phi[1] * u[1]
@@ -282,7 +296,7 @@ def _compose(phi: list[Interval], u: list[Interval]) -> list[Interval]:
     return [phi[0], z1, z2, z3]
 
 
-def _tighten(
+def tighten_jet(
     jet: list[Interval],
     centre_jet: list[Interval],
     half_width: torch.Tensor,

@@ -14,6 +14,7 @@ from expressivity.certified import (
     certified_extremes,
     certified_lengths,
 )
+from expressivity.errors import ConfigurationError
 from expressivity.paths import Path
 
 logger = logging.getLogger(__name__)
@@ -24,22 +25,27 @@ GAP_HELP = (
 )
 CERTIFIED_HELP = (
     "Also compute certified enclosures [lower, upper] of every layer's length "
-    "and energy, and certified bounds on sup s(t) and inf r(t)."
+    "and energy, and certified bounds on sup s(t) and inf r(t) (for chains of "
+    "Linear layers)."
 )
 
 
 @dataclass
 class CertifiedReport:
-    """Certified length enclosures and extremes of one path through one network."""
+    """Certified length enclosures and extremes of one path through one network.
+
+    ``extremes`` is None where sup s and inf r are not certified (models other
+    than chains of Linear layers), and ``extremes_reason`` says why.
+    """
 
     lengths: EnclosureResult
-    extremes: ExtremesResult
+    extremes: ExtremesResult | None
+    extremes_reason: str = ""
 
     def layer_payload(self, layer: int) -> dict[str, Any]:
         """JSON ``enclosure`` entry of one layer (1-based)."""
         enclosure = self.lengths.get(layer)
-        extremes = self.extremes.get(layer)
-        return {
+        payload = {
             "lower": enclosure.lower,
             "upper": enclosure.upper,
             "segments": enclosure.segments,
@@ -47,14 +53,24 @@ class CertifiedReport:
             "energy_lower": enclosure.energy_lower,
             "energy_upper": enclosure.energy_upper,
             "energy_gap": enclosure.energy_gap,
-            "sup_s": [extremes.sup_sampled, extremes.sup_certified],
-            "sup_s_sampled_kind": extremes.sup_sampled_kind,
-            "inf_r_lower": extremes.inf_lower,
-            "inf_r_reason": extremes.inf_reason,
+            "sup_s": None,
+            "sup_s_sampled_kind": None,
+            "inf_r_lower": None,
+            "inf_r_reason": self.extremes_reason,
         }
+        if self.extremes is not None:
+            extremes = self.extremes.get(layer)
+            payload.update(
+                sup_s=[extremes.sup_sampled, extremes.sup_certified],
+                sup_s_sampled_kind=extremes.sup_sampled_kind,
+                inf_r_lower=extremes.inf_lower,
+                inf_r_reason=extremes.inf_reason,
+            )
+        return payload
 
     def summary(self) -> dict[str, Any]:
         """JSON ``certified`` entry: target, gap reached and accounting."""
+        extremes = self.extremes
         return {
             "target_gap": self.lengths.target_gap,
             "gap": self.lengths.gap,
@@ -62,17 +78,22 @@ class CertifiedReport:
             "n_segments": self.lengths.n_segments,
             "n_evaluations": self.lengths.n_evaluations,
             "max_evaluations": self.lengths.max_evaluations,
-            "extremes_segments": self.extremes.n_segments,
-            "extremes_method": self.extremes.layers[0].method,
+            "extremes_segments": None if extremes is None else extremes.n_segments,
+            "extremes_method": None if extremes is None else extremes.layers[0].method,
+            "extremes_reason": self.extremes_reason,
             "rounding": self.lengths.rounding,
         }
 
 
 def measure_certified(network, path: Path, gap: float) -> CertifiedReport:
-    """Compute the certified enclosures and extremes of every layer."""
+    """Compute the certified enclosures and, for Linear chains, the extremes."""
     logger.info("certified enclosures to relative gap %g", gap)
     lengths = certified_lengths(network, path, gap=gap)
-    extremes = certified_extremes(network, path)
+    try:
+        extremes = certified_extremes(network, path)
+    except ConfigurationError as error:
+        logger.info("certified extremes skipped: %s", error)
+        return CertifiedReport(lengths, None, str(error))
     return CertifiedReport(lengths, extremes)
 
 
@@ -102,7 +123,12 @@ def print_summary(console: Console, report: CertifiedReport) -> None:
         f"{status}; {lengths.n_segments} segments, {lengths.n_evaluations} "
         "interval evaluations"
     )
-    for extremes in report.extremes.layers:
+    layers = []
+    if report.extremes is None:
+        console.print(f"[dim]not certified: {report.extremes_reason}[/dim]")
+    else:
+        layers = report.extremes.layers
+    for extremes in layers:
         inf = (
             f"inf r >= {extremes.inf_lower:.4g} c"
             if extremes.inf_lower is not None
