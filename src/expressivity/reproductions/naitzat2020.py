@@ -9,10 +9,10 @@ that ReLU networks reduce the Betti numbers faster than tanh networks.
 
 The tool generates D-I (nine disks against their complement in the plane),
 D-II (nine pairs of linked rings in 3-D) and D-III (nine shells around
-balls in 3-D) with ``expressivity.topology.synthetic``, trains ReLU and
-tanh networks with ``train_network`` until the training accuracy is 1, and
-computes the Betti numbers of each class at the input and after every layer
-with ``topology_through_layers`` (symmetric k-nearest-neighbour graph, hop
+balls in 3-D) with ``expressivity.topology.synthetic``. It trains ReLU and
+tanh networks with ``train_network`` until the training accuracy is 1. Then
+``topology_through_layers`` computes the Betti numbers of each class at the
+input and after every layer (symmetric k-nearest-neighbour graph, hop
 distance, Vietoris-Rips complex at a scale in hops). Each run is one
 experiment in the results database, so a rerun reads finished runs back.
 """
@@ -116,9 +116,10 @@ class Sizes:
     test_fraction: float = 0.1
 
 
-# D-I needs 1000 points per class before the 2-hop complex of its complement
-# shows all nine holes (at 500 it shows 8); D-II keeps (9, 9, 0) at 1000 points
-# and 3 hops; D-III needs 2000 points before the shells show their nine voids.
+# Point counts are the smallest at which the complex recovers the known input
+# Betti numbers. At 500 points per class the 2-hop complex of the D-I
+# complement shows 8 holes, not 9. D-II keeps (9, 9, 0) at 1000 points and 3
+# hops. D-III needs 2000 points before the shells show their nine voids.
 SMALL = Sizes(
     datasets=(
         DatasetSetup("D-I", "nine_disks", 1000, 15, 10, 2.0, 1),
@@ -197,8 +198,11 @@ def ends_simple(betti: Sequence[Sequence[Sequence[int]]]) -> bool:
 
 
 def mean_layers(layers: Sequence[int | None], n_layers: int) -> float:
-    """Mean of layers-to-simplify over seeds; a run that never simplifies counts
-    as ``n_layers`` (one past the last layer index)."""
+    """Return the mean of layers-to-simplify over seeds.
+
+    A run that never simplifies counts as ``n_layers``, one past the last
+    layer index.
+    """
     if not layers:
         return float("nan")
     return float(np.mean([n_layers if value is None else value for value in layers]))
@@ -248,7 +252,7 @@ def _layer_list(layers: Sequence[int | None]) -> str:
 
 
 def format_betti(betti: Sequence[int]) -> str:
-    """Write Betti numbers as ``(b0,b1,b2)``."""
+    """Format Betti numbers as ``(b0,b1,b2)``."""
     return "(" + ",".join(str(int(b)) for b in betti) + ")"
 
 
@@ -323,7 +327,7 @@ def run_config(sizes: Sizes, setup: DatasetSetup, activation: str, seed: int) ->
 
 
 def config_hash(config: dict) -> str:
-    """SHA-256 of the config as sorted JSON."""
+    """Return the SHA-256 of the config as sorted JSON."""
     text = json.dumps(config, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -618,7 +622,7 @@ def _activation_rows(
 
 
 def format_betti_classes(per_class: Sequence[Sequence[int]]) -> str:
-    """Write one Betti tuple per class, separated by slashes."""
+    """Format one Betti tuple per class, separated by slashes."""
     return " / ".join(format_betti(betti) for betti in per_class)
 
 
