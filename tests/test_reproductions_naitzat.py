@@ -24,7 +24,7 @@ POINT = (1, 0)
 DISKS_IN = (9, 0)
 COMPLEMENT_IN = (1, 9)
 KNOWN = [DISKS_IN, COMPLEMENT_IN]
-SETUP = DatasetSetup("D-I", "nine_disks", 1000, 15, 4, 2.0, 1)
+SETUP = DatasetSetup("D-I", "nine_disks", 1000, 15, 4, 35, 2.0, 1)
 
 
 def _betti(disks: list[tuple[int, int]], complement: list[tuple[int, int]]):
@@ -210,7 +210,7 @@ def test_verdict_fails_when_no_network_is_trained():
 # shallow and trained for 5 epochs to keep the test short, so only the input
 # rows are asserted.
 TINY = Sizes(
-    datasets=(DatasetSetup("D-I", "nine_disks", 1000, 8, 3, 2.0, 1),),
+    datasets=(DatasetSetup("D-I", "nine_disks", 1000, 8, 3, 35, 2.0, 1),),
     seeds=(0,),
     epochs_per_round=5,
     max_rounds=1,
