@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from expressivity.cli.main import app
 from expressivity.experiments import ResultStore
+from expressivity.models import NetworkSpec, build_network
 from expressivity.reproductions import RunOptions, get_reproduction, naitzat2020
 from expressivity.reproductions.naitzat2020 import (
     DatasetSetup,
@@ -274,3 +276,24 @@ def test_reproduce_command_prints_run_table(tmp_path, monkeypatch):
     assert "relu against tanh" in text
     assert "| D-I | relu | 0 (network 0) |" in text
     assert get_reproduction("naitzat2020") is naitzat2020
+
+
+def test_diverged_run_is_listed_not_measured(tmp_path, monkeypatch):
+    def diverged(sizes, setup, activation, seed, dataset):
+        network = build_network(NetworkSpec(widths=(2, 3, 2), activation=activation))
+        with torch.no_grad():
+            network.linears[0].weight.fill_(float("nan"))
+        return network, seed, 5, 0.5, 0.5
+
+    monkeypatch.setattr(naitzat2020, "train_to_perfect", diverged)
+    options = RunOptions(database=tmp_path / "d.sqlite", figures=None)
+    report = naitzat2020.reproduce(options, TINY)
+
+    assert report.rows == []
+    assert report.tables[0].rows == []
+    assert len(report.failed_experiments) == 2
+    label, error = report.failed_experiments[0]
+    assert label == "D-I relu seed 0"
+    assert error.startswith("diverged: training diverged on all 1 network seeds")
+    with ResultStore(options.database) as store:
+        assert {r.status for r in store.experiments()} == {"diverged"}

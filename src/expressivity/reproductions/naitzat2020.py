@@ -416,6 +416,15 @@ def compute_run(
     network, network_seed, epochs, train_accuracy, test_accuracy = train_to_perfect(
         sizes, setup, activation, seed, dataset
     )
+    if not all(torch.isfinite(p).all() for p in network.parameters()):
+        result.status = "diverged"
+        result.error = (
+            f"training diverged on all {sizes.attempts} network seeds; lower "
+            f"the learning rate (now {sizes.lr:g})"
+        )
+        result.finished_at = time.time()
+        return result
+
     for name, value in (
         ("network_seed", network_seed),
         ("epochs", epochs),
@@ -493,8 +502,14 @@ def read_run(record_rows: list[dict], setup: DatasetSetup, activation: str, seed
     )
 
 
-def run_all(sizes: Sizes, options: RunOptions) -> list[RunResult]:
-    """Run (or read back) every (data set, activation, seed) of ``sizes``."""
+def run_all(
+    sizes: Sizes, options: RunOptions
+) -> tuple[list[RunResult], list[tuple[str, str]]]:
+    """Run (or read back) every (data set, activation, seed) of ``sizes``.
+
+    Returns the runs with Betti numbers and ``(label, error)`` of the runs
+    whose training diverged on every network seed.
+    """
     grid = [
         (setup, activation, seed)
         for setup in sizes.datasets
@@ -520,10 +535,16 @@ def run_all(sizes: Sizes, options: RunOptions) -> list[RunResult]:
         summary.wall_s = time.time() - started
 
         records = {record.config_hash: record for record in store.experiments()}
-        return [
-            read_run(store.measurements(records[run_hash].id), *point)
-            for point, run_hash in zip(grid, hashes, strict=True)
-        ]
+        runs, failures = [], []
+        for (setup, activation, seed), run_hash in zip(grid, hashes, strict=True):
+            record = records[run_hash]
+            if record.status != "finished":
+                label = f"{setup.label} {activation} seed {seed}"
+                failures.append((label, f"{record.status}: {record.error}"))
+                continue
+            rows = store.measurements(record.id)
+            runs.append(read_run(rows, setup, activation, seed))
+        return runs, failures
 
 
 # --- report ---------------------------------------------------------------------
@@ -684,10 +705,11 @@ def run(options: RunOptions) -> ReproductionReport:
 def reproduce(options: RunOptions, sizes: Sizes) -> ReproductionReport:
     """Run the grid ``sizes`` and build the report."""
     size_name = "full" if options.full else "small"
-    runs = run_all(sizes, options)
+    runs, failures = run_all(sizes, options)
     report = start_report(
         sys.modules[__name__], "reproduction", size_name, verdict_rows(runs), []
     )
+    report.failed_experiments.extend(failures)
     report.tables.append(run_table(runs))
     setups = ", ".join(
         f"{s.label} ({s.generator}, {s.n_points} points per class, width "
