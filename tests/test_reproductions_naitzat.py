@@ -297,3 +297,15 @@ def test_diverged_run_is_listed_not_measured(tmp_path, monkeypatch):
     assert error.startswith("diverged: training diverged on all 1 network seeds")
     with ResultStore(options.database) as store:
         assert {r.status for r in store.experiments()} == {"diverged"}
+
+
+@pytest.mark.parametrize(("sizes", "expected"), [("SMALL", 8), ("FULL", 30)])
+def test_grid_sizes_match_docs(sizes, expected):
+    sizes = getattr(naitzat2020, sizes)
+    points = naitzat2020.grid_points(sizes)
+    hashes = {
+        naitzat2020.config_hash(naitzat2020.run_config(sizes, *point))
+        for point in points
+    }
+    assert len(points) == expected
+    assert len(hashes) == expected

@@ -502,6 +502,16 @@ def read_run(record_rows: list[dict], setup: DatasetSetup, activation: str, seed
     )
 
 
+def grid_points(sizes: Sizes) -> list[tuple[DatasetSetup, str, int]]:
+    """Return every (data set, activation, seed) of ``sizes``, in run order."""
+    return [
+        (setup, activation, seed)
+        for setup in sizes.datasets
+        for activation in sizes.activations
+        for seed in sizes.seeds
+    ]
+
+
 def run_all(
     sizes: Sizes, options: RunOptions
 ) -> tuple[list[RunResult], list[tuple[str, str]]]:
@@ -510,12 +520,7 @@ def run_all(
     Returns the runs with Betti numbers and ``(label, error)`` of the runs
     whose training diverged on every network seed.
     """
-    grid = [
-        (setup, activation, seed)
-        for setup in sizes.datasets
-        for activation in sizes.activations
-        for seed in sizes.seeds
-    ]
+    grid = grid_points(sizes)
     hashes = [config_hash(run_config(sizes, *point)) for point in grid]
     with ResultStore(options.database) as store:
         done = store.done_hashes()
