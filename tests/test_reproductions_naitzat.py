@@ -9,7 +9,12 @@ from typer.testing import CliRunner
 from expressivity.cli.main import app
 from expressivity.experiments import ResultStore
 from expressivity.models import NetworkSpec, build_network
-from expressivity.reproductions import RunOptions, get_reproduction, naitzat2020
+from expressivity.reproductions import (
+    RunOptions,
+    get_reproduction,
+    naitzat2020,
+    trained_topology,
+)
 from expressivity.reproductions.naitzat2020 import (
     DatasetSetup,
     RunResult,
@@ -285,7 +290,7 @@ def test_diverged_run_is_listed_not_measured(tmp_path, monkeypatch):
             network.linears[0].weight.fill_(float("nan"))
         return network, seed, 5, 0.5, 0.5
 
-    monkeypatch.setattr(naitzat2020, "train_to_perfect", diverged)
+    monkeypatch.setattr(trained_topology, "train_to_perfect", diverged)
     options = RunOptions(database=tmp_path / "d.sqlite", figures=None)
     report = naitzat2020.reproduce(options, TINY)
 
@@ -302,9 +307,9 @@ def test_diverged_run_is_listed_not_measured(tmp_path, monkeypatch):
 @pytest.mark.parametrize(("sizes", "expected"), [("SMALL", 8), ("FULL", 30)])
 def test_grid_sizes_match_docs(sizes, expected):
     sizes = getattr(naitzat2020, sizes)
-    points = naitzat2020.grid_points(sizes)
+    points = trained_topology.grid_points(sizes)
     hashes = {
-        naitzat2020.config_hash(naitzat2020.run_config(sizes, *point))
+        trained_topology.config_hash(trained_topology.run_config(sizes, *point))
         for point in points
     }
     assert len(points) == expected
