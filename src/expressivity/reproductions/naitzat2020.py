@@ -57,6 +57,9 @@ SPEED_TOLERANCE = 0.0
 # the classes are stretched into thin bands, k = 14 at 2 hops leaves loops of
 # the graph unfilled. In 3-D, k = 35 merges the D-II rings at
 # 1000 points and the D-III shells at 2000, so the 3-D sets keep k = 14.
+# NOTE: the small default trained its 8 networks in 13.5 min of wall clock on
+# 2 shared cores (load average about 3), more than the few minutes of the
+# other reproductions. Training to accuracy 1 dominates the time.
 SMALL = Sizes(
     datasets=(
         DatasetSetup("D-I", "nine_disks", 1000, 15, 10, 35, 2.0, 1),
