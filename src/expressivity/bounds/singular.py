@@ -99,9 +99,9 @@ def singular_profile(
     methods = [""] * len(widths)
 
     if any(small):
-        jacobians = _dense_jacobians(outputs, x, widths, layered.names)
+        jacobians = _dense_jacobians(outputs, x, widths, layered.names, small)
         for k, jacobian in enumerate(jacobians):
-            if not small[k]:
+            if jacobian is None:
                 continue
             if widths[k] < n_inputs:
                 # r is 0 because the rank is at most m < n, and only s is
@@ -160,40 +160,62 @@ def _nth_singular(values: torch.Tensor, n_inputs: int, width: int) -> torch.Tens
     return values[:, n_inputs - 1]
 
 
-def _dense_jacobians(outputs, x, widths, names) -> list[torch.Tensor]:
-    """Jacobians of every output at every row of x, chunked to bound memory."""
+def _dense_jacobians(outputs, x, widths, names, keep) -> list[torch.Tensor | None]:
+    """Jacobians of the outputs flagged in ``keep`` at every row of x, else None.
+
+    Only the flagged outputs are differentiated, because a wide layer's
+    Jacobian at every point can exceed the memory (for example 257 points
+    of a 784 -> 6272 convolution take 10 GB).
+    """
     n_inputs = x.shape[1]
-    bytes_per_point = sum(widths) * n_inputs * x.element_size()
+    kept = [k for k, flag in enumerate(keep) if flag]
+    kept_width = sum(widths[k] for k in kept)
+
+    # Forward mode costs n JVPs and reverse mode one VJP per output row, so
+    # reverse mode wins when the flagged outputs are narrower than the input.
+    use_reverse = kept_width < n_inputs
+    directions = kept_width if use_reverse else n_inputs
+    # Every direction carries a tangent (or cotangent) through every layer,
+    # the unflagged ones included, so all widths count towards the memory.
+    bytes_per_point = sum(widths) * directions * x.element_size()
     chunk = max(1, JACOBIAN_MEMORY_BYTES // max(bytes_per_point, 1))
 
     def single(point: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(o[0] for o in outputs(point[None]))
+        values = outputs(point[None])
+        return tuple(values[k][0] for k in kept)
 
-    # Forward mode costs n JVPs for all layers at once; reverse mode costs m
-    # VJPs, so it wins only for a single narrow output.
-    use_reverse = len(widths) == 1 and widths[0] < n_inputs
     transform = jacrev(single) if use_reverse else jacfwd(single)
     pieces: list[tuple[torch.Tensor, ...]] = []
     with torch.no_grad():
         for block in torch.split(x, chunk):
             jacobians = vmap(transform)(block)
-            check_finite(jacobians, names, "jacobian")
+            # Empty stand-ins keep the layer numbers of the error message.
+            by_layer = [torch.empty(0)] * len(widths)
+            for k, jacobian in zip(kept, jacobians, strict=True):
+                by_layer[k] = jacobian
+            check_finite(by_layer, names, "jacobian")
             pieces.append(jacobians)
-    return [torch.cat(parts) for parts in zip(*pieces, strict=True)]
+    result: list[torch.Tensor | None] = [None] * len(widths)
+    for k, parts in zip(kept, zip(*pieces, strict=True), strict=True):
+        result[k] = torch.cat(parts)
+    return result
 
 
 def _power_profile(output, x, n_inputs, width, iterations, rtol):
-    """Largest singular value by power iteration, smallest by a shifted one."""
+    """Largest singular value by power iteration, smallest by a shifted one.
 
-    def gram(point: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
-        single = lambda z: output(z[None])[0]  # noqa: E731
-        _, forward = jvp(single, (point,), (vector,))
-        _, pullback = vjp(single, point)
-        return pullback(forward)[0]
-
-    batched_gram = vmap(gram)
+    The rows of x are independent examples, so one jvp and one vjp of the
+    batched map give J_i v_i and J_i^T w_i for every row i. The vjp's
+    linearisation at x is built once and reused by every iteration.
+    """
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
+        _, pullback = vjp(output, x)
+
+        def batched_gram(points: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+            _, forward = jvp(output, (points,), (vectors,))
+            return pullback(forward)[0]
+
         s_squared, used_s = _power_iterate(
             lambda v: batched_gram(x, v), x, generator, iterations, rtol
         )

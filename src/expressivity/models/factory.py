@@ -130,6 +130,16 @@ def user_network(
             f"but the path has dimension {n_inputs}"
         )
     layered = LayeredModel(model, input_shape=input_shape)
+    shape = tuple(input_shape) if input_shape is not None else (n_inputs,)
+    try:
+        with torch.no_grad():
+            model(torch.zeros((1, *shape), dtype=layered.dtype))
+    except Exception as error:  # a model raises any type on a wrong shape
+        raise ConfigurationError(
+            f"model {spec!r} does not run on inputs of shape {shape} "
+            f"({type(error).__name__}: {error}); give --input-shape as the model "
+            "takes one example, or omit it for a model that takes flat inputs"
+        ) from error
     expected = layered.widths[0]
     if expected is not None and expected != n_inputs:
         raise ConfigurationError(
