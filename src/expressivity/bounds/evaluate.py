@@ -139,6 +139,9 @@ def evaluate_bounds(
         layerwise = operator_profile(layered.operator_chain, path, t)
 
     def integrand(points: torch.Tensor) -> torch.Tensor:
+        # NOTE: every call reruns the power iterations of the layers too wide
+        # for exact singular values, so on models with wide convolutional
+        # layers U1 and L1 cost far more than the lengths they bound.
         at = singular_profile(layered, path, points, exact_max_dim=exact_max_dim)
         speed = torch.linalg.vector_norm(path.velocity(points), dim=1)
         s, r = at.s * speed, at.r * speed
