@@ -139,9 +139,8 @@ def evaluate_bounds(
         layerwise = operator_profile(layered.operator_chain, path, t)
 
     def integrand(points: torch.Tensor) -> torch.Tensor:
-        # NOTE: every call reruns the power iterations of the layers too wide
-        # for exact singular values, so on models with wide convolutional
-        # layers U1 and L1 cost far more than the lengths they bound.
+        # NOTE: every call forms and decomposes the Jacobians at new points,
+        # so U1 and L1 cost about as many Jacobians as quadrature nodes.
         at = singular_profile(layered, path, points, exact_max_dim=exact_max_dim)
         speed = torch.linalg.vector_norm(path.velocity(points), dim=1)
         s, r = at.s * speed, at.r * speed
@@ -210,6 +209,7 @@ def evaluate_bounds(
                 ]
             )
 
+    bounds = [_unless_unconverged(bound, profile) for bound in bounds]
     _flag_contradictions(bounds, lengths)
     return BoundsResult(
         bounds=bounds,
@@ -322,6 +322,32 @@ def _integral_bound(
         reason,
         tolerance=tolerance,
     )
+
+
+def _unless_unconverged(bound: Bound, profile: SingularProfile) -> Bound:
+    """Replace a bound on s(t) or r(t) whose power iteration did not converge.
+
+    An unconverged s(t) lies below the true value and an unconverged r(t)
+    above it, so neither gives a bound in the direction it is used.
+    """
+    uses_s = bound.name in ("U1", "U2")
+    uses_r = bound.name in ("L1", "L2") and bound.value != 0.0
+    k = bound.layer - 1
+    if uses_s and profile.s_converged and not profile.s_converged[k]:
+        quantity = "s(t)"
+    elif uses_r and profile.r_converged and not profile.r_converged[k]:
+        quantity = "r(t)"
+    else:
+        return bound
+    bound.value, bound.log10_value = None, None
+    bound.kind = "not_applicable"
+    bound.tolerance, bound.n_samples = None, None
+    bound.reason = (
+        f"power iteration for {quantity} did not converge "
+        f"({profile.methods[k]}); raise exact_max_dim above "
+        f"{min(profile.widths[k], profile.n_inputs)} to decompose the dense jacobian"
+    )
+    return bound
 
 
 def _sampled_bound(name, direction, value, context: _Context) -> Bound:

@@ -4,17 +4,19 @@ For the map from the input to a layer's output, s(t) = ||J(x(t))||_2 is the
 largest singular value and r(t) = sigma_n(J(x(t))) the n-th, n the input
 dimension, which is 0 whenever the layer has fewer than n outputs.
 
-Small Jacobians (min(n_k, n) <= ``exact_max_dim``) are formed densely with
-``torch.func`` and reduced with ``torch.linalg.svdvals``: exact to rounding.
-Larger ones use power iteration on J^T J through Jacobian-vector and
-vector-Jacobian products, vmapped over t; its result approaches s(t) from
-below and is labelled an estimate.
+Jacobians with min(n_k, n) <= ``exact_max_dim`` are formed densely with
+``torch.func``, a few points at a time, and reduced with
+``torch.linalg.svdvals``: exact to rounding. Larger ones use power iteration
+on J^T J through Jacobian-vector and vector-Jacobian products, vmapped over t.
+Its s(t) approaches the true value from below and its r(t) from above, so
+both are estimates, and a layer whose iteration stops at the iteration cap is
+flagged as not converged.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch.func import jacfwd, jacrev, jvp, vjp, vmap
@@ -25,7 +27,10 @@ from expressivity.paths import Path
 
 logger = logging.getLogger(__name__)
 
-EXACT_MAX_DIM = 256
+# A dense 6272 x 784 Jacobian (the first convolution of an MNIST CNN) takes
+# about 0.35 s to decompose on one CPU thread, while power iteration for r(t)
+# stalls at a few hundred iterations when the small singular values cluster.
+EXACT_MAX_DIM = 1024
 JACOBIAN_MEMORY_BYTES = 256 * 2**20
 
 
@@ -49,6 +54,9 @@ class SingularProfile:
         dense jacobian (SVD, or eigenvalues of J J^T where the layer narrows).
     methods
         Per layer, how s and r were computed.
+    s_converged, r_converged
+        Per layer, whether the power iteration for s (for r) met its
+        tolerance at every point; True for exact layers.
     """
 
     t: torch.Tensor
@@ -58,6 +66,8 @@ class SingularProfile:
     n_inputs: int
     exact: list[bool]
     methods: list[str]
+    s_converged: list[bool] = field(default_factory=list)
+    r_converged: list[bool] = field(default_factory=list)
 
 
 def singular_profile(
@@ -97,35 +107,31 @@ def singular_profile(
     s_rows: list[torch.Tensor | None] = [None] * len(widths)
     r_rows: list[torch.Tensor | None] = [None] * len(widths)
     methods = [""] * len(widths)
+    s_converged = [True] * len(widths)
+    r_converged = [True] * len(widths)
 
     if any(small):
-        jacobians = _dense_jacobians(outputs, x, widths, layered.names, small)
-        for k, jacobian in enumerate(jacobians):
-            if jacobian is None:
-                continue
-            if widths[k] < n_inputs:
-                # r is 0 because the rank is at most m < n, and only s is
-                # needed: s^2 is the largest eigenvalue of the m x m matrix
-                # J J^T, computed to an absolute error of about eps s^2, so s
-                # keeps a relative error of about eps at half the SVD's cost.
-                gram = jacobian @ jacobian.mT
-                largest = torch.linalg.eigvalsh(gram)[:, -1]
-                s_rows[k] = largest.clamp_min(0.0).sqrt()
-                r_rows[k] = torch.zeros(largest.shape[0], dtype=largest.dtype)
-                methods[k] = (
-                    "exact: dense jacobian (torch.func) and torch.linalg.eigvalsh "
-                    "of J J^T"
+        kept = [k for k, flag in enumerate(small) if flag]
+        s_parts: dict[int, list[torch.Tensor]] = {k: [] for k in kept}
+        r_parts: dict[int, list[torch.Tensor]] = {k: [] for k in kept}
+        # Each block is decomposed as soon as it is formed, because the
+        # Jacobians of a wide layer at every point can exceed the memory (257
+        # points of a 784 -> 6272 convolution take 10 GB).
+        for block in _dense_jacobian_blocks(outputs, x, widths, layered.names, small):
+            for k, jacobian in zip(kept, block, strict=True):
+                s_block, r_block, methods[k] = _dense_extremes(
+                    jacobian, n_inputs, widths[k]
                 )
-                continue
-            values = torch.linalg.svdvals(jacobian)
-            s_rows[k] = values[:, 0]
-            r_rows[k] = _nth_singular(values, n_inputs, widths[k])
-            methods[k] = "exact: dense jacobian (torch.func) and torch.linalg.svdvals"
+                s_parts[k].append(s_block)
+                r_parts[k].append(r_block)
+        for k in kept:
+            s_rows[k] = torch.cat(s_parts[k])
+            r_rows[k] = torch.cat(r_parts[k])
 
     for k, width in enumerate(widths):
         if small[k]:
             continue
-        s_rows[k], r_rows[k], methods[k] = _power_profile(
+        power = _power_profile(
             lambda z, k=k: outputs(z)[k],
             x,
             n_inputs,
@@ -133,6 +139,7 @@ def singular_profile(
             power_iterations,
             power_rtol,
         )
+        s_rows[k], r_rows[k], methods[k], s_converged[k], r_converged[k] = power
 
     return SingularProfile(
         t=t.to(torch.float64),
@@ -142,6 +149,8 @@ def singular_profile(
         n_inputs=n_inputs,
         exact=small,
         methods=methods,
+        s_converged=s_converged,
+        r_converged=r_converged,
     )
 
 
@@ -153,19 +162,33 @@ def _reported_outputs(layered: LayeredModel, layers: str):
     raise ValueError(f"layers must be 'all' or 'output', got {layers!r}")
 
 
-def _nth_singular(values: torch.Tensor, n_inputs: int, width: int) -> torch.Tensor:
-    # sigma_n of an (m, n) matrix is 0 when m < n: its rank is at most m.
+def _dense_extremes(
+    jacobian: torch.Tensor, n_inputs: int, width: int
+) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """Return s, r and the method for a block of dense (m, n) Jacobians."""
     if width < n_inputs:
-        return torch.zeros(values.shape[0], dtype=values.dtype)
-    return values[:, n_inputs - 1]
+        # r is 0 because the rank is at most m < n, and only s is needed:
+        # s^2 is the largest eigenvalue of the m x m matrix J J^T, computed to
+        # an absolute error of about eps s^2, so s keeps a relative error of
+        # about eps at half the SVD's cost.
+        gram = jacobian @ jacobian.mT
+        largest = torch.linalg.eigvalsh(gram)[:, -1]
+        method = "exact: dense jacobian (torch.func) and torch.linalg.eigvalsh of J J^T"
+        return (
+            largest.clamp_min(0.0).sqrt(),
+            torch.zeros(largest.shape[0], dtype=largest.dtype),
+            method,
+        )
+    values = torch.linalg.svdvals(jacobian)
+    method = "exact: dense jacobian (torch.func) and torch.linalg.svdvals"
+    return values[:, 0], values[:, n_inputs - 1], method
 
 
-def _dense_jacobians(outputs, x, widths, names, keep) -> list[torch.Tensor | None]:
-    """Jacobians of the outputs flagged in ``keep`` at every row of x, else None.
+def _dense_jacobian_blocks(outputs, x, widths, names, keep):
+    """Yield the Jacobians of the flagged outputs for consecutive blocks of rows of x.
 
-    Only the flagged outputs are differentiated, because a wide layer's
-    Jacobian at every point can exceed the memory (for example 257 points
-    of a 784 -> 6272 convolution take 10 GB).
+    Only the flagged outputs are differentiated, and the tangents of one
+    block take about ``JACOBIAN_MEMORY_BYTES``.
     """
     n_inputs = x.shape[1]
     kept = [k for k, flag in enumerate(keep) if flag]
@@ -185,7 +208,6 @@ def _dense_jacobians(outputs, x, widths, names, keep) -> list[torch.Tensor | Non
         return tuple(values[k][0] for k in kept)
 
     transform = jacrev(single) if use_reverse else jacfwd(single)
-    pieces: list[tuple[torch.Tensor, ...]] = []
     with torch.no_grad():
         for block in torch.split(x, chunk):
             jacobians = vmap(transform)(block)
@@ -194,19 +216,17 @@ def _dense_jacobians(outputs, x, widths, names, keep) -> list[torch.Tensor | Non
             for k, jacobian in zip(kept, jacobians, strict=True):
                 by_layer[k] = jacobian
             check_finite(by_layer, names, "jacobian")
-            pieces.append(jacobians)
-    result: list[torch.Tensor | None] = [None] * len(widths)
-    for k, parts in zip(kept, zip(*pieces, strict=True), strict=True):
-        result[k] = torch.cat(parts)
-    return result
+            yield jacobians
 
 
 def _power_profile(output, x, n_inputs, width, iterations, rtol):
     """Largest singular value by power iteration, smallest by a shifted one.
 
-    The rows of x are independent examples, so one jvp and one vjp of the
-    batched map give J_i v_i and J_i^T w_i for every row i. The vjp's
-    linearisation at x is built once and reused by every iteration.
+    Returns s, r, the method and whether the iterations for s and for r met
+    ``rtol`` at every point within ``iterations`` steps. The rows of x are
+    independent examples, so one jvp and one vjp of the batched map give
+    J_i v_i and J_i^T w_i for every row i. The vjp's linearisation at x is
+    built once and reused by every iteration.
     """
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
@@ -219,25 +239,50 @@ def _power_profile(output, x, n_inputs, width, iterations, rtol):
         s_squared, used_s = _power_iterate(
             lambda v: batched_gram(x, v), x, generator, iterations, rtol
         )
+        s_converged = used_s < iterations
         if width < n_inputs:
             r = torch.zeros_like(s_squared)
+            r_converged = True
             r_method = "r = 0 since n_k < n"
         else:
+            # The iteration converges at the rate
+            # (s^2 - sigma_{n-1}^2) / (s^2 - sigma_n^2) per step, which is
+            # close to 1 when the smallest singular values cluster.
             shift = s_squared[:, None]
             top, used_r = _power_iterate(
                 lambda v: shift * v - batched_gram(x, v), x, generator, iterations, rtol
             )
             r = torch.sqrt(torch.clamp(s_squared - top, min=0.0))
-            r_method = f"shifted power iteration ({used_r} iterations)"
+            r_converged = used_r < iterations
+            r_method = f"shifted power iteration ({_iterations_text(used_r, iterations)})"
     method = (
-        f"estimate: power iteration on J^T J via jvp/vjp ({used_s} iterations); "
-        + r_method
+        "estimate: power iteration on J^T J via jvp/vjp "
+        f"({_iterations_text(used_s, iterations)}); {r_method}"
     )
-    logger.info("power iteration used for a jacobian of width %d", width)
-    return torch.sqrt(torch.clamp(s_squared, min=0.0)), r, method
+    if not (s_converged and r_converged):
+        logger.warning(
+            "power iteration for a jacobian of width %d did not converge in %d "
+            "iterations: %s",
+            width,
+            iterations,
+            method,
+        )
+    s = torch.sqrt(torch.clamp(s_squared, min=0.0))
+    return s, r, method, s_converged, r_converged
+
+
+def _iterations_text(used: int, limit: int) -> str:
+    if used < limit:
+        return f"{used} iterations"
+    return f"not converged in {limit} iterations"
 
 
 def _power_iterate(apply, x, generator, iterations, rtol):
+    """Return the top eigenvalue estimates and the steps used, ``iterations`` if unmet."""
+    # NOTE: the stopping test compares successive Rayleigh quotients, so it
+    # also stops when the quotient stagnates inside a tight cluster of
+    # eigenvalues. A converged shifted iteration can then still leave r(t)
+    # above the true value by up to the width of the cluster.
     vector = torch.randn(x.shape, generator=generator, dtype=x.dtype)
     vector = vector / torch.linalg.vector_norm(vector, dim=1, keepdim=True)
     eigenvalue = torch.zeros(x.shape[0], dtype=x.dtype)
