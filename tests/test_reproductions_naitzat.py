@@ -288,7 +288,7 @@ def test_diverged_run_is_listed_not_measured(tmp_path, monkeypatch):
         network = build_network(NetworkSpec(widths=(2, 3, 2), activation=activation))
         with torch.no_grad():
             network.linears[0].weight.fill_(float("nan"))
-        return network, seed, 5, 0.5, 0.5
+        return network, seed, 5, 0.5, 0.5, float("nan")
 
     monkeypatch.setattr(trained_topology, "train_to_perfect", diverged)
     options = RunOptions(database=tmp_path / "d.sqlite", figures=None)
@@ -304,7 +304,7 @@ def test_diverged_run_is_listed_not_measured(tmp_path, monkeypatch):
         assert {r.status for r in store.experiments()} == {"diverged"}
 
 
-@pytest.mark.parametrize(("sizes", "expected"), [("SMALL", 8), ("FULL", 30)])
+@pytest.mark.parametrize(("sizes", "expected"), [("SMALL", 4), ("FULL", 30)])
 def test_grid_sizes_match_docs(sizes, expected):
     sizes = getattr(naitzat2020, sizes)
     points = trained_topology.grid_points(sizes)
@@ -314,3 +314,28 @@ def test_grid_sizes_match_docs(sizes, expected):
     }
     assert len(points) == expected
     assert len(hashes) == expected
+
+
+def test_training_continues_until_loss_target(monkeypatch):
+    # Accuracy 1 is reached in the first round, the loss target only in the
+    # third, so training must run three rounds and report the last loss.
+    from expressivity.experiments.training import EpochRecord, TrainingResult
+    from expressivity.topology.synthetic import make_synthetic
+
+    losses = iter([0.1, 1e-3, 1e-5, 1e-7])
+
+    def fake_training(network, split, recipe, seed):
+        record = EpochRecord(recipe.epochs, next(losses), 1.0, 1.0)
+        return TrainingResult(history=[record])
+
+    monkeypatch.setattr(trained_topology, "train_network", fake_training)
+    sizes = Sizes(datasets=TINY.datasets, epochs_per_round=5, max_rounds=4)
+    dataset = make_synthetic("nine_disks", n_points=20, seed=0)
+    trained = trained_topology.train_to_perfect(
+        sizes, TINY.datasets[0], "relu", 0, dataset
+    )
+    _, network_seed, epochs, train_accuracy, _, loss = trained
+    assert epochs == 15
+    assert loss == 1e-5
+    assert train_accuracy == 1.0
+    assert network_seed == 0

@@ -78,9 +78,12 @@ class Sizes:
     """Data sets, activations, seeds and training recipe of one run.
 
     Training runs ``epochs_per_round`` epochs at a time, up to ``max_rounds``
-    rounds, and stops at the first round that ends with training accuracy 1.
-    A network that never gets there is redrawn with the next of ``attempts``
-    seeds (seed + 1000 * attempt).
+    rounds. It stops at the first round that ends with training accuracy 1
+    and a mean training cross-entropy of at most ``max_loss``, so that the
+    network is well trained and does not just separate the classes. A
+    network that ends below accuracy 1 is redrawn with the next of
+    ``attempts`` seeds (seed + 1000 * attempt). One at accuracy 1 above
+    ``max_loss`` is kept, with its loss recorded.
     """
 
     datasets: tuple[DatasetSetup, ...]
@@ -93,6 +96,7 @@ class Sizes:
     max_rounds: int = 3
     attempts: int = 2
     test_fraction: float = 0.1
+    max_loss: float = 1e-4
 
 
 @dataclass
@@ -115,6 +119,9 @@ class RunResult:
         ``betti[c][l]``: Betti numbers of class c at layer l.
     known
         Betti numbers of each class's shape, recorded by the generator.
+    train_loss
+        Mean training cross-entropy of the last epoch (None in runs stored
+        without it).
     """
 
     setup: DatasetSetup
@@ -128,6 +135,7 @@ class RunResult:
     class_names: list[str]
     betti: list[list[tuple[int, ...]]]
     known: list[tuple[int, ...]] = field(default_factory=list)
+    train_loss: float | None = None
 
     @property
     def perfect(self) -> bool:
@@ -146,6 +154,7 @@ def run_config(sizes: Sizes, setup: DatasetSetup, activation: str, seed: int) ->
             "max_rounds",
             "attempts",
             "test_fraction",
+            "max_loss",
         )
     }
     return {
@@ -165,11 +174,12 @@ def config_hash(config: dict) -> str:
 
 def train_to_perfect(
     sizes: Sizes, setup: DatasetSetup, activation: str, seed: int, dataset
-) -> tuple[torch.nn.Module, int, int, float, float]:
+) -> tuple[torch.nn.Module, int, int, float, float, float]:
     """Train networks until one reaches training accuracy 1, or give up.
 
     Returns the kept network (the first that reached accuracy 1, else the
-    last one tried), its seed, its epochs and its training and test accuracy.
+    last one tried), its seed, its epochs, its training and test accuracy
+    and its last training loss.
     """
     widths = (dataset.n_features, *[setup.width] * (setup.depth - 1), 2)
     recipe = TrainingConfig(
@@ -209,19 +219,29 @@ def train_to_perfect(
             )
             epochs += sizes.epochs_per_round
             final = history.final
-            if history.status != "finished" or final.train_accuracy == 1.0:
+            if history.status != "finished":
+                break
+            if final.train_accuracy == 1.0 and final.loss <= sizes.max_loss:
                 break
         logger.info(
-            "%s %s seed %d: training accuracy %.4f after %d epochs",
+            "%s %s seed %d: training accuracy %.4f, loss %.3g after %d epochs",
             setup.label,
             activation,
             network_seed,
             final.train_accuracy,
+            final.loss,
             epochs,
         )
         if final.train_accuracy == 1.0:
             break
-    return network, network_seed, epochs, final.train_accuracy, final.test_accuracy
+    return (
+        network,
+        network_seed,
+        epochs,
+        final.train_accuracy,
+        final.test_accuracy,
+        final.loss,
+    )
 
 
 def compute_run(
@@ -238,9 +258,8 @@ def compute_run(
     dataset = make_synthetic(
         setup.generator, n_points=setup.n_points, seed=sizes.data_seed
     )
-    network, network_seed, epochs, train_accuracy, test_accuracy = train_to_perfect(
-        sizes, setup, activation, seed, dataset
-    )
+    trained = train_to_perfect(sizes, setup, activation, seed, dataset)
+    network, network_seed, epochs, train_accuracy, test_accuracy, loss = trained
     if not all(torch.isfinite(p).all() for p in network.parameters()):
         result.status = "diverged"
         result.error = (
@@ -255,6 +274,7 @@ def compute_run(
         ("epochs", epochs),
         ("train_accuracy", train_accuracy),
         ("test_accuracy", test_accuracy),
+        ("train_loss", loss),
     ):
         result.rows.append(MeasurementRow("training", name, float(value)))
 
@@ -324,6 +344,7 @@ def read_run(record_rows: list[dict], setup: DatasetSetup, activation: str, seed
         class_names=list(dataset.class_names),
         betti=betti,
         known=[known[name] for name in dataset.class_names],
+        train_loss=training.get("train_loss"),
     )
 
 
