@@ -145,33 +145,3 @@ def test_exact_route_bounds_clustered_layer(generator):
     assert result.get("L1", 1).value == pytest.approx(1e-2 * input_length, rel=1e-6)
     assert result.get("L1", 1).value <= length
     assert result.get("U1", 1).value == pytest.approx(input_length, rel=1e-6)
-
-
-def test_dense_small_r_uses_svd(generator):
-    # With s = 1 and r = 1e-6, eigvalsh of J^T J could err by about 1e-16 on
-    # r^2 = 1e-12, a relative error near 1e-4 on r, so the SVD must be used.
-    model = _clustered_linear()
-    with torch.no_grad():
-        weight = model[0].weight
-        left, values, right_t = torch.linalg.svd(weight, full_matrices=False)
-        values[-1] = 1e-6
-        weight.copy_(left @ torch.diag(values) @ right_t)
-    layered = LayeredModel(model)
-    circle = random_circle(40, generator=generator)
-    t = torch.linspace(0, 1, 3, dtype=torch.float64)
-    profile = singular_profile(layered, circle, t, exact_max_dim=40)
-    s, r = _reference_extremes(layered, circle.position(t), 0)
-    assert "svdvals" in profile.methods[0]
-    assert torch.allclose(profile.r[0], r, rtol=1e-9)
-    assert torch.allclose(profile.r[0], torch.full_like(r, 1e-6), rtol=1e-9)
-    assert torch.allclose(profile.s[0], s, rtol=1e-12)
-
-
-def test_dense_gram_route_error_bound(generator):
-    layered = LayeredModel(_clustered_linear())
-    circle = random_circle(40, generator=generator)
-    t = torch.linspace(0, 1, 3, dtype=torch.float64)
-    profile = singular_profile(layered, circle, t, exact_max_dim=40)
-    assert "eigvalsh of J^T J" in profile.methods[0]
-    expected = torch.full((3,), 1e-2, dtype=torch.float64)
-    assert torch.allclose(profile.r[0], expected, rtol=1e-12)

@@ -31,8 +31,6 @@ logger = logging.getLogger(__name__)
 # about 0.35 s to decompose on one CPU thread, while power iteration for r(t)
 # stalls at a few hundred iterations when the small singular values cluster.
 EXACT_MAX_DIM = 1024
-# Largest first-order relative error of r(t) accepted from eigvalsh of J^T J.
-GRAM_RTOL = 1e-6
 JACOBIAN_MEMORY_BYTES = 256 * 2**20
 
 
@@ -181,39 +179,9 @@ def _dense_extremes(
             torch.zeros(largest.shape[0], dtype=largest.dtype),
             method,
         )
-    # eigvalsh of the n x n matrix J^T J takes about 60 % of the time of
-    # svdvals on a tall J. Its absolute error on r^2 can still be large
-    # relative to a small r, so svdvals redoes the block unless the error
-    # bound keeps every r of the block within GRAM_RTOL.
-    gram = jacobian.mT @ jacobian
-    eigenvalues = torch.linalg.eigvalsh(gram).clamp_min(0.0)
-    smallest, largest = eigenvalues[:, 0], eigenvalues[:, -1]
-    relative_error = _gram_error(jacobian, largest) / (2 * smallest)
-    if bool((relative_error <= GRAM_RTOL).all()):
-        method = (
-            "exact: dense jacobian (torch.func) and torch.linalg.eigvalsh of "
-            f"J^T J (relative error of r below {GRAM_RTOL:.0e})"
-        )
-        return largest.sqrt(), smallest.sqrt(), method
     values = torch.linalg.svdvals(jacobian)
     method = "exact: dense jacobian (torch.func) and torch.linalg.svdvals"
     return values[:, 0], values[:, n_inputs - 1], method
-
-
-def _gram_error(jacobian: torch.Tensor, largest: torch.Tensor) -> torch.Tensor:
-    """Bound, to first order in eps, the error of eigvalsh(J^T J) per matrix.
-
-    By the standard rounding error bound of a matrix product, J^T J formed in
-    floating point errs by at most m eps |J|^T |J| elementwise, whose 2-norm
-    is at most ||J||_1 ||J||_inf. A backward stable symmetric eigensolver
-    adds about n eps ||J^T J||_2.
-    """
-    rows, columns = jacobian.shape[-2:]
-    magnitude = jacobian.abs()
-    norm_one = magnitude.sum(dim=-2).amax(dim=-1)
-    norm_inf = magnitude.sum(dim=-1).amax(dim=-1)
-    eps = torch.finfo(jacobian.dtype).eps
-    return (rows * norm_one * norm_inf + columns * largest) * eps
 
 
 def _dense_jacobian_blocks(outputs, x, widths, names, keep):
