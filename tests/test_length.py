@@ -224,3 +224,18 @@ def test_integral_overflow_names_layer():
         trajectory_lengths(model, path)
 
     assert caught.value.layer == 2
+
+
+def test_speed_jump_near_interval_end_is_integrated():
+    # A 3-1-1 hard tanh network whose output swings -1 -> 1 -> -1 -> 1 along
+    # the circle (length 4): one jump of the speed fell outside the outermost
+    # Kronrod nodes, and the quadrature read 3.99998 with a zero error
+    # estimate until finer polyline partitions were tried.
+    network = build_network(
+        NetworkSpec((3, 1, 1), activation="hardtanh", seed=4, sigma_b=0.3)
+    )
+    circle = random_circle(3, generator=torch.Generator().manual_seed(4))
+    result = trajectory_lengths(network, circle, rtol=1e-8, n_polyline_points=12)
+    saturated = result.layers[1]
+    assert saturated.length == pytest.approx(4.0, rel=1e-8)
+    assert saturated.polyline <= saturated.length * (1 + 1e-7)

@@ -170,24 +170,36 @@ def trajectory_lengths(
     # A polyline is never longer than the curve, so a polyline above the
     # quadrature value means that the Gauss-Kronrod nodes missed a feature of
     # the speed. A narrow bump between two kinks of a ReLU or hard tanh unit
-    # gives the same wrong value at both orders, so its error estimate is zero.
-    # Integrating again from the polyline's partition puts nodes in every
-    # polyline piece.
-    if _misses_polyline(quadrature.values[:n_rows], polyline, rtol):
+    # gives the same wrong value at both orders, so its error estimate is zero,
+    # and a jump of the speed inside the last 0.4 % of an interval (outside the
+    # outermost Kronrod nodes) is missed the same way. Integrating again from
+    # the polyline's partition, then from 16 and 256 times finer ones, puts
+    # nodes in every polyline piece.
+    for refinement in (1, 16, 256):
+        if not _misses_polyline(quadrature.values[:n_rows], polyline, rtol):
+            break
+        n_parameters = n_polyline_points * refinement
         logger.warning(
             "quadrature fell below the polyline lower bound; integrating again "
-            "from the %d-point polyline partition",
-            n_polyline_points,
+            "from a %d-point partition of each path piece",
+            n_parameters,
         )
         previous = quadrature.n_evaluations
         quadrature = integrate(
             integrand,
-            polyline_parameters(path, n_polyline_points).tolist(),
+            polyline_parameters(path, n_parameters).tolist(),
             rtol=rtol,
             initial_pieces=1,
             max_evaluations=max_evaluations,
         )
         quadrature.n_evaluations += previous
+    shortfall = polyline.to(quadrature.values.dtype) - quadrature.values[:n_rows]
+    if bool(torch.any(shortfall > 0)):
+        # The remaining gap is a known part of the error: widen the estimate
+        # so that [length - error, length + error] contains the polyline.
+        quadrature.errors[:n_rows] = torch.maximum(
+            quadrature.errors[:n_rows], shortfall.clamp(min=0)
+        )
 
     lengths = quadrature.values[:n_rows]
     energies = quadrature.values[n_rows:]
