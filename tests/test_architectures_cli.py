@@ -49,6 +49,10 @@ USER_MODULE = textwrap.dedent(
 
 
     NOT_A_FACTORY = 3
+
+
+    def broken():
+        raise RuntimeError("factory exploded")
     """
 )
 
@@ -153,6 +157,10 @@ def test_run_unsupported_model_names_module(tmp_path, user_module):
         (["--model", "arch_no_such_module:f"], "could not import"),
         (["--model", "arch_user_models:missing"], "no attribute 'missing'"),
         (["--model", "arch_user_models:NOT_A_FACTORY"], "not callable"),
+        (
+            ["--model", "arch_user_models:broken"],
+            "raised RuntimeError: factory exploded",
+        ),
         (["--model", "arch_user_models:shaped_cnn", "--input-shape", "1,x"], "1,x"),
         (["--model", "arch_user_models:shaped_cnn", "--input-shape", "1,9,9"], "81"),
         (["--input-shape", "1,8,8"], "only with --model"),

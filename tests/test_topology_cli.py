@@ -162,7 +162,7 @@ def test_topology_slice_kinds(tmp_path, options, dimension, description):
         (["--construction", "edges"], "unknown --construction 'edges'"),
         (["--dataset", "digits", "--examples", "0,1"], "needs 3"),
         (["--dataset", "digits", "--examples", "0,1,9999"], "index 9999 is out"),
-        (["--dataset", "nosuchset"], "nosuchset"),
+        (["--dataset", "nosuchset"], "synthetic topology sets: nine_disks"),
         (["--activation", "swish"], "unknown activation 'swish'"),
         (["--layers", "--method", "alpha"], "unknown --method 'alpha'"),
     ],

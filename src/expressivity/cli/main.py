@@ -37,6 +37,8 @@ from expressivity.cli import sweep as _sweep  # noqa: E402,F401
 from expressivity.cli import topology as _topology  # noqa: E402,F401
 from expressivity.cli import train as _train  # noqa: E402,F401
 
+INTERRUPTED = "interrupted: results written so far are kept"
+
 
 def entry_point() -> None:
     """Run the command line, turning Ctrl-C into a one-line message.
@@ -47,6 +49,11 @@ def entry_point() -> None:
     """
     try:
         app()
+    except SystemExit as exit_request:
+        # Typer turns KeyboardInterrupt into a silent exit with status 130.
+        if exit_request.code == 130:
+            print(INTERRUPTED, file=sys.stderr)
+        raise
     except KeyboardInterrupt:
-        print("interrupted: results written so far are kept", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         sys.exit(130)

@@ -230,7 +230,8 @@ def print_topology(console: Console, result: SliceTopology) -> None:
     table.add_column("box ignored", justify="right")
     if result.classes and result.classes[0].robust is not None:
         table.add_column(f"persistence > {result.threshold:g}", justify="right")
-        table.add_column(f"survive change < {result.threshold:g}", justify="right")
+        if result.threshold > 0:
+            table.add_column(f"survive change < {result.threshold:g}", justify="right")
     table.add_column("stable from", justify="right")
     table.add_column("max sum (Milnor)", justify="right")
 
@@ -244,7 +245,8 @@ def print_topology(console: Console, result: SliceTopology) -> None:
         )
         if topology.robust is not None:
             row.append(" ".join(str(c) for c in topology.robust))
-            row.append(" ".join(str(c) for c in topology.surviving))
+            if result.threshold > 0:
+                row.append(" ".join(str(c) for c in topology.surviving))
         row.append(
             "not settled" if topology.stable_from is None else str(topology.stable_from)
         )
@@ -295,8 +297,14 @@ def _layers_table(result) -> Table:
 def _load(name: str, data_dir: FilePath | None) -> Dataset:
     if name in SYNTHETIC_SETS:
         return make_synthetic(name)
-    from expressivity.data import load_dataset
+    from expressivity.data import get_info, load_dataset
 
+    try:
+        get_info(name)
+    except ConfigurationError as error:
+        raise ConfigurationError(
+            f"{error}; synthetic topology sets: {', '.join(SYNTHETIC_SETS)}"
+        ) from None
     return load_dataset(name, data_dir=data_dir)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -161,7 +163,9 @@ def _run_pool(
 ) -> Iterator[ExperimentResult]:
     # Spawned workers start clean: no inherited torch thread pools or locks.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_exit_quietly_on_interrupt
+    ) as pool:
         futures: dict[Future, dict[str, Any]] = {
             pool.submit(
                 run_experiment, payload, checkpoint_dir=checkpoint_dir, threads=1
@@ -173,6 +177,17 @@ def _run_pool(
             finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
             for future in finished:
                 yield _result_or_failure(future, futures[future])
+
+
+def _exit_quietly_on_interrupt() -> None:
+    # Ctrl-C reaches every process of the terminal's process group. The
+    # parent stops the sweep and keeps the store (workers never write to
+    # it), so a worker exits at once instead of printing a traceback.
+    signal.signal(signal.SIGINT, _exit_worker)
+
+
+def _exit_worker(signum: int, frame: object) -> None:
+    os._exit(130)
 
 
 def _run_dask(

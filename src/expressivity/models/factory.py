@@ -70,7 +70,13 @@ def load_factory_model(
     if not callable(factory):
         raise ConfigurationError(f"{spec!r} is not callable; name a factory function")
 
-    model = factory()
+    try:
+        model = factory()
+    except Exception as error:  # user code may raise any type
+        raise ConfigurationError(
+            f"--model {spec!r} raised {type(error).__name__}: {error}; fix the "
+            "factory or check that it needs no arguments"
+        ) from error
     if not isinstance(model, nn.Module):
         raise ConfigurationError(
             f"{spec!r} returned {type(model).__name__}, not a torch.nn.Module"
