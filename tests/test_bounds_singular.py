@@ -51,7 +51,8 @@ def _reference_extremes(layered: LayeredModel, points: torch.Tensor, layer: int)
         matrix = jacobian(lambda x: layered.outputs(x[None])[layer][0], point)
         values = torch.linalg.svdvals(matrix)
         s.append(values[0])
-        r.append(values[points.shape[1] - 1] if matrix.shape[0] >= matrix.shape[1] else 0)
+        injective = matrix.shape[0] >= matrix.shape[1]
+        r.append(values[points.shape[1] - 1] if injective else 0)
     return torch.stack(s), torch.tensor(r, dtype=torch.float64)
 
 

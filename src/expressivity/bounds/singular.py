@@ -254,7 +254,8 @@ def _power_profile(output, x, n_inputs, width, iterations, rtol):
             )
             r = torch.sqrt(torch.clamp(s_squared - top, min=0.0))
             r_converged = used_r < iterations
-            r_method = f"shifted power iteration ({_iterations_text(used_r, iterations)})"
+            steps = _iterations_text(used_r, iterations)
+            r_method = f"shifted power iteration ({steps})"
     method = (
         "estimate: power iteration on J^T J via jvp/vjp "
         f"({_iterations_text(used_s, iterations)}); {r_method}"
@@ -278,7 +279,10 @@ def _iterations_text(used: int, limit: int) -> str:
 
 
 def _power_iterate(apply, x, generator, iterations, rtol):
-    """Return the top eigenvalue estimates and the steps used, ``iterations`` if unmet."""
+    """Return the top eigenvalue estimates and the steps used.
+
+    The steps are ``iterations`` when the tolerance was not met.
+    """
     # NOTE: the stopping test compares successive Rayleigh quotients, so it
     # also stops when the quotient stagnates inside a tight cluster of
     # eigenvalues. A converged shifted iteration can then still leave r(t)
