@@ -312,7 +312,7 @@ def test_reproduce_command_prints_verdicts(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, arguments)
     table = markdown.read_text()
     # Exit status 1 exactly when a checked row fails.
-    assert result.exit_code == (1 if "| FAIL |" in table else 0), result.output
+    assert result.exit_code == (3 if "| FAIL |" in table else 0), result.output
     assert "rho =" in result.output
     assert "regime over sigma_w^2" in table  # Rich folds long labels
     assert "digits stand in for MNIST" in table
@@ -414,3 +414,21 @@ def test_grid_sizes_match_docs(build, expected):
     configs = [config for sweep in build() for config in sweep.experiments()]
     assert len(configs) == expected
     assert len({config.config_hash() for config in configs}) == expected
+
+
+def test_failed_check_exits_3_not_1(monkeypatch, tmp_path):
+    # 1 is what Python returns for an uncaught exception, so a failed check
+    # gets its own status.
+    from expressivity.cli import reproduce as reproduce_cli
+    from expressivity.reproductions.runner import start_report
+    from expressivity.reproductions.verdict import VerdictRow
+
+    def failing_run(options):
+        row = VerdictRow("a row", "1", "2", False, "exact")
+        return start_report(hanin2022, "reproduction", "small", [row], [])
+
+    monkeypatch.setattr(hanin2022, "run", failing_run)
+    result = CliRunner().invoke(
+        app, ["reproduce", "hanin2022", "--db", str(tmp_path / "h.sqlite")]
+    )
+    assert result.exit_code == reproduce_cli.FAILED_CHECK_STATUS == 3

@@ -275,7 +275,7 @@ def test_reproduce_command_prints_run_table(tmp_path, monkeypatch):
         ],
     )
     text = markdown.read_text()
-    assert result.exit_code == (1 if "| FAIL |" in text else 0), result.output
+    assert result.exit_code == (3 if "| FAIL |" in text else 0), result.output
     # Rich folds long cells at the test terminal's width, so short words only.
     assert "Networks:" in result.output
     assert "relu against tanh" in text

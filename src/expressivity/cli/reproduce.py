@@ -22,6 +22,8 @@ from expressivity.cli.main import app
 VERDICT_STYLES = {"pass": "green", "FAIL": "bold red", "info": "dim"}
 
 
+FAILED_CHECK_STATUS = 3
+
 @app.command()
 def reproduce(
     name: str = typer.Argument(
@@ -50,8 +52,8 @@ def reproduce(
     """Run a published experiment end to end and print the paper's values beside
     the tool's, with a verdict per row and the tolerance used.
 
-    Exits with status 1 when a checked row fails. Rerunning the command
-    resumes from the database.
+    Exits with status 3 when a checked row fails, 2 on bad options.
+    Rerunning the command resumes from the database.
     """
     from expressivity.reproductions import RunOptions, get_reproduction
 
@@ -99,11 +101,15 @@ def reproduce(
     with progress, common.clear_errors():
         report = module.run(options)
 
-    print_report(report, Console())
+    # Rich falls back to 80 columns when output is piped, which wraps every
+    # cell of the per-network tables.
+    print_report(report, Console(width=max(Console().width, 200)))
     if markdown is not None:
         markdown.write_text(report.to_markdown())
     if report.checked and not report.passed:
-        raise typer.Exit(1)
+        # Not 1, which Python uses for an uncaught exception, so that a
+        # script can tell a failed check from a crash.
+        raise typer.Exit(FAILED_CHECK_STATUS)
 
 
 def print_report(report, console: Console) -> None:
