@@ -239,3 +239,10 @@ def test_speed_jump_near_interval_end_is_integrated():
     saturated = result.layers[1]
     assert saturated.length == pytest.approx(4.0, rel=1e-8)
     assert saturated.polyline <= saturated.length * (1 + 1e-7)
+
+
+def test_generic_module_output_width_is_read_off(generator):
+    model = nn.Sequential(nn.Linear(3, 4), nn.GELU(), nn.Linear(4, 2)).double()
+    circle = random_circle(3, generator=generator)
+    result = trajectory_lengths(model, circle, rtol=1e-6)
+    assert [layer.width for layer in result.layers] == [3, 2]

@@ -214,6 +214,13 @@ def trajectory_lengths(
 
     names = ["input", *layered.names]
     widths = [path.dim, *layered.widths[1:]]
+    if None in widths:
+        # A module without a readable chain reports its output width only
+        # once it has run, so read it off one evaluation.
+        start = torch.tensor([path.breakpoints[0]], dtype=layered.dtype)
+        with torch.no_grad():
+            first = layered.outputs(path.position(start))
+        widths = [path.dim, *(output.shape[-1] for output in first)]
     layers = []
     for index in range(n_rows):
         length = float(lengths[index])
