@@ -246,3 +246,18 @@ def test_generic_module_output_width_is_read_off(generator):
     circle = random_circle(3, generator=generator)
     result = trajectory_lengths(model, circle, rtol=1e-6)
     assert [layer.width for layer in result.layers] == [3, 2]
+
+
+def test_polyline_gap_widens_error_within_budget():
+    # With a budget too small for any finer partition, the missed part of
+    # the hard tanh length stays in the error estimate instead.
+    network = build_network(
+        NetworkSpec((3, 1, 1), activation="hardtanh", seed=4, sigma_b=0.3)
+    )
+    circle = random_circle(3, generator=torch.Generator().manual_seed(4))
+    result = trajectory_lengths(
+        network, circle, rtol=1e-8, n_polyline_points=12, max_evaluations=5000
+    )
+    saturated = result.layers[1]
+    assert saturated.length < saturated.polyline
+    assert saturated.length + saturated.length_error >= saturated.polyline

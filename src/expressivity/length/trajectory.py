@@ -179,6 +179,16 @@ def trajectory_lengths(
         if not _misses_polyline(quadrature.values[:n_rows], polyline, rtol):
             break
         n_parameters = n_polyline_points * refinement
+        partition = polyline_parameters(path, n_parameters).tolist()
+        # 15 Kronrod nodes per interval of the partition, before any bisection.
+        if 15 * (len(partition) - 1) > max_evaluations - quadrature.n_evaluations:
+            logger.warning(
+                "quadrature fell below the polyline lower bound and a "
+                "%d-point partition exceeds the evaluation budget; the error "
+                "estimate is widened to cover the gap",
+                n_parameters,
+            )
+            break
         logger.warning(
             "quadrature fell below the polyline lower bound; integrating again "
             "from a %d-point partition of each path piece",
@@ -187,7 +197,7 @@ def trajectory_lengths(
         previous = quadrature.n_evaluations
         quadrature = integrate(
             integrand,
-            polyline_parameters(path, n_parameters).tolist(),
+            partition,
             rtol=rtol,
             initial_pieces=1,
             max_evaluations=max_evaluations,
