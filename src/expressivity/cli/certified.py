@@ -35,7 +35,7 @@ class CertifiedReport:
     """Certified length enclosures and extremes of one path through one network.
 
     ``extremes`` is None where sup s and inf r are not certified (models other
-    than chains of Linear layers), and ``extremes_reason`` says why.
+    than chains of Linear layers), and ``extremes_reason`` gives the reason.
     """
 
     lengths: EnclosureResult

@@ -8,9 +8,9 @@ less:
 - b0 is the number of connected components of the region, found by
   connected-component labelling with the connectivity of the construction;
 - the top Betti number (b1 in 2-D, b2 in 3-D) is, by Alexander duality, the
-  number of bounded components of the complement of the region in R^n, which
-  labelling of the complement in a grid padded with one empty cell finds
-  with the dual connectivity;
+  number of bounded components of the complement of the region in R^n. They
+  are found by labelling the complement, with the dual connectivity, in a
+  grid padded with one empty cell;
 - in 3-D, b1 then follows from the Euler characteristic,
   chi = b0 - b1 + b2, and chi is an alternating count of the cells of the
   complex, taken here with NumPy window reductions.
